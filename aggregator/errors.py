@@ -1,0 +1,71 @@
+"""Every exception aggregator raises on purpose, in one tree.
+
+    AggregatorError
+    ├── ConfigError      feeds.yaml is missing, unreadable or invalid (carries every problem)
+    ├── FetchError       a feed could not be retrieved (carries the URL)
+    ├── ParseError       retrieved bytes are not a usable feed (carries the URL)
+    ├── StorageError     the database failed; wraps the SQLAlchemy error at the store boundary
+    ├── RenderError      a template or MJML failed to render
+    └── DeliveryError    SMTP refused or could not be reached
+
+Callers that want "anything aggregator reports" catch ``AggregatorError``; anything
+else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AggregatorError(Exception):
+    """Root of every error aggregator raises deliberately."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One mistake in a config file, located precisely enough to fix it."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class ConfigError(AggregatorError):
+    """The configuration is invalid; ``problems`` lists every mistake found."""
+
+    def __init__(self, problems: list[ConfigProblem] | tuple[ConfigProblem, ...]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class FetchError(AggregatorError):
+    """A feed could not be retrieved."""
+
+    def __init__(self, url: str, message: str, *, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(f"{url}: {message}")
+
+
+class ParseError(AggregatorError):
+    """Retrieved content is not a feed aggregator can use."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        super().__init__(f"{url}: {message}")
+
+
+class StorageError(AggregatorError):
+    """The database failed; the original exception is chained as ``__cause__``."""
+
+
+class RenderError(AggregatorError):
+    """A digest template or its MJML could not be rendered."""
+
+
+class DeliveryError(AggregatorError):
+    """A message could not be handed to the SMTP server."""

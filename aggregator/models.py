@@ -1,0 +1,235 @@
+"""The records that flow between pipeline stages, named by the stage that makes them.
+
+    FetchRequest ─► FetchResult ─► ParsedFeed / ParsedEntry ─► Feed / Entry ─► DigestIssue
+
+All are frozen; all datetimes are timezone-aware UTC (digest dates are rendered in
+the digest's own time zone, but stored and compared in UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# ---------------------------------------------------------------- fetch
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """What to retrieve, with the validators from the previous successful fetch."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A completed HTTP exchange (or local file read).
+
+    ``content`` is None exactly when the server answered 304 Not Modified.
+    ``headers`` has lower-cased names. ``redirects`` lists every URL that
+    answered with a redirect, in order; ``final_url`` is where the body came from.
+    """
+
+    url: str
+    final_url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes | None
+    fetched_at: datetime
+    redirects: tuple[str, ...] = ()
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: bool = False
+
+    @property
+    def not_modified(self) -> bool:
+        return self.content is None
+
+
+# ---------------------------------------------------------------- parse
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    """One item as the feed describes it, normalised.
+
+    ``entry_id`` is the feed's own id/guid when present, else the link, else a hash of
+    title + content (prefixed ``sha256:``) so that it is stable across polls.
+    ``summary``/``content`` are sanitized HTML. Dates are UTC-aware or None when
+    the feed gives none (the store then uses first-seen time).
+    """
+
+    entry_id: str
+    title: str
+    link: str | None
+    summary: str
+    content: str
+    published: datetime | None
+    updated: datetime | None
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed document as parsed; ``warning`` is set when it was recovered from bad XML."""
+
+    url: str
+    title: str
+    link: str | None
+    feed_id: str | None
+    updated: datetime | None
+    entries: tuple[ParsedEntry, ...]
+    subtitle: str = ""
+    warning: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- store
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A source as stored: identity, what we last learned, and its health."""
+
+    url: str
+    title: str | None  # the title from feeds.yaml, else the feed's own, else None until fetched
+    link: str | None
+    feed_id: str | None
+    updated: datetime | None
+    active: bool  # False once removed from feeds.yaml; its entries stay until retention
+    etag: str | None = None
+    last_modified: str | None = None
+    last_fetched_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    last_warning: str | None = None
+    error_count: int = 0  # consecutive failures, for backoff
+    next_due_at: datetime | None = None
+    final_url: str | None = None  # where the last redirect chain ended
+    entry_count: int = 0
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.url
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    """Why an entry belongs to a topic, e.g. reasons=("keyword 'Kyiv' in title",)."""
+
+    topic_id: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EntryKey:
+    feed_url: str
+    entry_id: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An item as stored. ``published`` is the effective date used for ordering:
+    the feed's published date, else its updated date, else ``first_seen_at``."""
+
+    feed_url: str
+    entry_id: str
+    title: str
+    link: str | None
+    summary: str
+    content: str
+    published: datetime
+    updated: datetime | None
+    first_seen_at: datetime
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    topics: tuple[TopicMatch, ...] = ()
+    feed_title: str | None = None
+    story_id: str | None = None
+
+    @property
+    def key(self) -> EntryKey:
+        return EntryKey(self.feed_url, self.entry_id)
+
+    @property
+    def topic_ids(self) -> tuple[str, ...]:
+        return tuple(t.topic_id for t in self.topics)
+
+
+@dataclass(frozen=True)
+class UpsertStats:
+    """What storing one parsed feed changed."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated)
+
+
+# ---------------------------------------------------------------- digest
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    key: EntryKey
+    title: str
+    link: str | None
+    source: str
+    published: datetime
+    summary_text: str  # plain text, already shortened
+
+
+@dataclass(frozen=True)
+class DigestSection:
+    topic_id: str | None  # None = items in no configured topic ("Other")
+    title: str
+    items: tuple[DigestItem, ...]
+
+
+@dataclass(frozen=True)
+class DigestIssue:
+    """One issue of a digest: the items chosen for the window [window_start, window_end)."""
+
+    digest_id: str
+    title: str
+    stamp: str  # e.g. "2026-11-26T0700" in the digest's time zone; names the output files
+    window_start: datetime
+    window_end: datetime
+    sections: tuple[DigestSection, ...]
+
+    @property
+    def items(self) -> tuple[DigestItem, ...]:
+        return tuple(item for section in self.sections for item in section.items)
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """A digest issue rendered to its three forms."""
+
+    issue: DigestIssue
+    subject: str
+    html: str
+    text: str
+    eml: bytes
+    message_id: str
+
+
+@dataclass(frozen=True)
+class SentIssue:
+    """The record of an issue sent to at least one recipient."""
+
+    digest_id: str
+    stamp: str
+    window_start: datetime
+    window_end: datetime
+    message_id: str
+    sent_at: datetime
+    recipients: tuple[str, ...] = field(default_factory=tuple)
