@@ -8,9 +8,9 @@ the digest's own time zone, but stored and compared in UTC).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 # ---------------------------------------------------------------- fetch
 
@@ -233,3 +233,13 @@ class SentIssue:
     message_id: str
     sent_at: datetime
     recipients: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------- time
+
+Clock = Callable[[], datetime]
+"""Anything that needs "now" takes one of these; tests pass a frozen one."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
