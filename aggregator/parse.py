@@ -1,0 +1,438 @@
+"""Feed bytes + HTTP headers → ``ParsedFeed``. The only module that imports feedparser.
+
+feedparser always gets a byte stream, never a URL or path: it would fetch a URL itself, and
+given bare ``bytes`` it first tries them as a *file name*. It also gets the response headers
+that matter (Content-Type for the charset, Content-Location as the base for relative links,
+Content-Language). Everything it returns is then normalised here: plain-text titles,
+sanitized HTML (feedparser's sanitizer plus a small lxml pass for what it lets through),
+UTC-aware datetimes, absolute http(s)/ftp/mailto links and stable entry ids.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import html
+import io
+import re
+import xml.sax
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import lxml.html
+from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
+from feedparser.mixin import _FeedParserMixin
+from lxml import etree
+
+from aggregator.errors import ParseError
+from aggregator.models import FetchResult, ParsedEntry, ParsedFeed
+
+__all__ = ["parse_bytes", "parse_feed"]
+
+# feedparser resolves RSS <guid> and atom:id against the document URL as if they were links.
+# Guids are opaque strings: tagesschau and livemint use bare UUIDs and numbers, which came out
+# as "https://<feed url>/<uuid>", so every id would change whenever the feed URL (or where it
+# redirects) changes, re-announcing the whole feed. parse.py is the only feedparser user
+# (DESIGN.md), so narrowing this class attribute once, at import, is safe. Links are still
+# resolved (a guid used as the link is resolved by ``_safe_link`` below).
+_FeedParserMixin.can_be_relative_uri = frozenset(_FeedParserMixin.can_be_relative_uri) - {"id"}
+
+_LINK_SCHEMES = frozenset({"http", "https", "ftp", "mailto"})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_FEED_LINK_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
+# Encoding problems feedparser reports as "bozo" that do not mean the XML was broken;
+# a real mismatch between declared and actual charset is reported by _encoding_note instead.
+_BENIGN_BOZO = (NonXMLContentType, CharacterEncodingOverride)
+
+# C0 controls (bar tab/newline/CR), DEL and lone surrogates: not allowed in XML, rejected by
+# PostgreSQL text columns and by UTF-8 encoders, yet feedparser's loose parser can emit them.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_TAG = re.compile(r"<(?:/?[A-Za-z][^<>]*|!--.*?--)>", re.DOTALL)
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+# Browsers ignore whitespace and controls inside a URL scheme ("java\tscript:").
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
+_BAD_URL_PREFIXES = ("javascript:", "vbscript:", "livescript:", "data:")
+_BAD_STYLE_MARKERS = ("javascript:", "vbscript:", "expression(", "behavior:", "-moz-binding")
+_DANGEROUS_ELEMENTS = frozenset(
+    {"script", "style", "iframe", "frame", "frameset", "object", "embed", "applet"}
+    | {"base", "meta", "link"}
+)
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
+_BOMS = (
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16-LE: it starts with the same bytes
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+_XML_DECL_STARTS = tuple(
+    "<?xml".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def parse_feed(result: FetchResult) -> ParsedFeed:
+    """Parse a fetched body; relative links resolve against where it actually came from.
+
+    ``ParsedFeed.url`` and any ``ParseError`` carry ``result.url`` (the feed as configured).
+    """
+    if result.content is None:
+        raise ParseError(result.url, "nothing to parse: the server answered 304 Not Modified")
+    return _parse(result.content, url=result.url, base_url=result.final_url, headers=result.headers)
+
+
+def parse_bytes(
+    content: bytes, *, url: str, headers: Mapping[str, str] | None = None
+) -> ParsedFeed:
+    """Parse a feed document; ``url`` names it and is the base for relative links."""
+    return _parse(content, url=url, base_url=url, headers=headers or {})
+
+
+# ---------------------------------------------------------------- document
+
+
+def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str]) -> ParsedFeed:
+    if not _strip_bom(content).strip():
+        raise ParseError(url, "empty response")
+    lowered = {name.lower(): value for name, value in headers.items()}
+    content_type = lowered.get("content-type") or ""
+    media_type, charset = _split_content_type(content_type)
+    base = _base_url(base_url, lowered.get("content-location"))
+    doc = _run_feedparser(content, url=url, base=base, headers=lowered)
+
+    version = str(doc.get("version") or "")
+    raw_entries = doc.get("entries") or []
+    data = doc.get("feed") or {}
+    # Only when feedparser found no feed at all: some servers send real feeds as text/html.
+    if not version and (media_type in _HTML_TYPES or _HTML_START.match(_head(content))):
+        raise ParseError(url, _html_page_message(content, base))
+    title = _plain_text(_get(data, "title"))
+    if not raw_entries and not title and not version:
+        raise ParseError(url, _not_a_feed_message(content, doc))
+
+    entries = tuple(_entry(raw, base) for raw in raw_entries)
+    return ParsedFeed(
+        url=url,
+        title=title or urlsplit(url).hostname or url,
+        link=_safe_link(base, _get(data, "link")),
+        feed_id=_clean(_get(data, "id")).strip() or None,
+        updated=_first_date(data, "updated_parsed", "published_parsed"),
+        entries=entries,
+        subtitle=_plain_text(_get(data, "subtitle")),
+        warning=_warning(doc, content, charset, len(entries)),
+        categories=_categories(_get(data, "tags")),
+    )
+
+
+def _run_feedparser(content: bytes, *, url: str, base: str, headers: Mapping[str, str]) -> Any:
+    response_headers = {
+        # No Content-Type: decide by the XML declaration (else UTF-8), as for a local file.
+        # Without this feedparser assumes ISO-8859-1 whenever any header is passed.
+        "content-type": headers.get("content-type") or "application/xml",
+        "content-location": base,
+    }
+    if language := headers.get("content-language"):
+        response_headers["content-language"] = language
+    try:
+        return feedparser.parse(
+            io.BytesIO(content),
+            response_headers=response_headers,
+            sanitize_html=True,
+            resolve_relative_uris=True,
+        )
+    except Exception as exc:
+        # feedparser is a large hand-written parser fed hostile input; a bug in it must
+        # fail this one feed as a ParseError, never the whole polling cycle.
+        raise ParseError(url, f"feed parser failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _get(mapping: Any, key: str) -> Any:
+    # dict.get, not FeedParserDict.get: the latter maps "updated" to "published" with a
+    # DeprecationWarning, which would blur the two dates.
+    return dict.get(mapping, key) if isinstance(mapping, dict) else None
+
+
+def _base_url(url: str, content_location: str | None) -> str:
+    if not content_location or not content_location.strip():
+        return url
+    try:
+        return urljoin(url, content_location.strip())
+    except ValueError:
+        return url
+
+
+def _split_content_type(value: str) -> tuple[str, str | None]:
+    media_type, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, raw = param.partition("=")
+        if name.strip().lower() == "charset" and raw.strip(" \t\"'"):
+            charset = raw.strip(" \t\"'").lower()
+    return media_type.strip().lower(), charset
+
+
+def _head(content: bytes) -> bytes:
+    """The start of the body, for sniffing: bounded so a sniffing regex stays linear."""
+    return _strip_bom(content[:4096])
+
+
+def _strip_bom(content: bytes) -> bytes:
+    for bom, _ in _BOMS:
+        if content.startswith(bom):
+            return content[len(bom) :]
+    return content
+
+
+# ---------------------------------------------------------------- entries
+
+
+def _entry(raw: Any, base: str) -> ParsedEntry:
+    title = _plain_text(_get(raw, "title"))
+    link = _safe_link(base, _get(raw, "link"))
+    summary = _html(_get(raw, "summary"), _detail_type(_get(raw, "summary_detail")))
+    content = _content(_get(raw, "content"), summary)
+    entry_id = _clean(_get(raw, "id")).strip() or link or _hash_id(title, content or summary)
+    return ParsedEntry(
+        entry_id=entry_id,
+        title=title,
+        link=link,
+        summary=summary,
+        content=content,
+        # Atom 0.3 <issued> arrives as published_parsed; <created> stays separate.
+        published=_first_date(raw, "published_parsed", "created_parsed"),
+        updated=_first_date(raw, "updated_parsed"),
+        author=_plain_text(_get(raw, "author")) or None,
+        categories=_categories(_get(raw, "tags")),
+    )
+
+
+def _content(values: Any, summary: str) -> str:
+    """The first HTML content block, else the first plain-text one escaped; "" rather than
+    a copy of the summary."""
+    if not isinstance(values, list):
+        return ""
+    blocks = [(_detail_type(value), _get(value, "value")) for value in values]
+    chosen = next((b for b in blocks if b[0] in _HTML_TYPES), None)
+    chosen = chosen or next((b for b in blocks if b[0] == "text/plain"), None)
+    if chosen is None:
+        return ""
+    content = _html(chosen[1], chosen[0])
+    return "" if content == summary else content
+
+
+def _detail_type(detail: Any) -> str:
+    return str(_get(detail, "type") or "text/html").lower()
+
+
+def _hash_id(title: str, body: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()
+
+
+def _categories(tags: Any) -> tuple[str, ...]:
+    terms: dict[str, None] = {}  # an ordered set
+    for tag in tags if isinstance(tags, list) else ():
+        if term := _plain_text(_get(tag, "term")):
+            terms.setdefault(term, None)
+    return tuple(terms)
+
+
+def _first_date(mapping: Any, *keys: str) -> datetime | None:
+    return next((d for d in (_datetime(_get(mapping, key)) for key in keys) if d), None)
+
+
+def _datetime(value: Any) -> datetime | None:
+    """feedparser's *_parsed (a UTC struct_time) → aware UTC datetime; None if absent or absurd."""
+    if not isinstance(value, tuple) or len(value) < 6:
+        return None
+    year, month, day, hour, minute, second = value[:6]
+    try:
+        # struct_time allows leap seconds (60, 61); datetime does not.
+        return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _safe_link(base: str, link: Any) -> str | None:
+    text = _clean(link).strip()
+    if not text:
+        return None
+    try:
+        absolute = urljoin(base, text)
+        scheme = urlsplit(absolute).scheme.lower()
+    except ValueError:  # e.g. an invalid IPv6 host "http://[::1"
+        return None
+    return absolute if scheme in _LINK_SCHEMES else None
+
+
+# ---------------------------------------------------------------- text and HTML
+
+
+def _clean(value: Any) -> str:
+    return _CONTROL.sub("", value) if isinstance(value, str) else ""
+
+
+def _plain_text(value: Any) -> str:
+    """Tags stripped, entities unescaped, whitespace collapsed.
+
+    Stripped again after unescaping: feeds double-escape ("&amp;lt;b&amp;gt;"), and a title
+    must never carry markup whatever its declared type.
+    """
+    text = _clean(value)
+    if "<" in text or "&" in text:
+        for _ in range(2):
+            text = _TAG.sub("", _SCRIPT_OR_STYLE.sub("", text))
+            text = _CONTROL.sub("", html.unescape(text))
+    return " ".join(text.split())
+
+
+def _html(value: Any, media_type: str) -> str:
+    text = _clean(value)
+    if not text.strip():
+        return ""
+    if media_type == "text/plain":
+        return html.escape(text, quote=False)
+    return _sanitize_html(text)
+
+
+def _sanitize_html(fragment: str) -> str:
+    """Remove what feedparser's sanitizer lets through (javascript: in SVG xlink:href or
+    form actions, for instance). Returns the input untouched when nothing was found, so the
+    common case costs one lxml parse (~20 µs) and keeps feedparser's markup byte for byte."""
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.LxmlError, ValueError):
+        return html.escape(_plain_text(fragment), quote=False)
+    if not _scrub(root):
+        return fragment
+    head = html.escape(root.text, quote=False) if root.text else ""
+    return head + "".join(lxml.html.tostring(child, encoding="unicode") for child in root)
+
+
+def _scrub(root: lxml.html.HtmlElement) -> bool:
+    """Drop dangerous elements, comments, event handlers and script URLs; True if any."""
+    changed = False
+    for node in list(root.iter()):
+        if not isinstance(node, lxml.html.HtmlMixin):
+            continue
+        tag = node.tag
+        if not isinstance(tag, str) or tag.lower() in _DANGEROUS_ELEMENTS:
+            # Comments too: old IE ran <!--[if IE]><script> blocks.
+            node.drop_tree()
+            changed = True
+            continue
+        attrib = node.attrib
+        for name in [n for n in attrib if _is_dangerous_attribute(n, attrib[n])]:
+            del attrib[name]
+            changed = True
+    return changed
+
+
+def _is_dangerous_attribute(name: str, value: str) -> bool:
+    name = name.lower()
+    if name.startswith("on"):
+        return True
+    compact = _URL_NOISE.sub("", value).lower()
+    if compact.startswith(_BAD_URL_PREFIXES):
+        return True
+    return name == "style" and any(marker in compact for marker in _BAD_STYLE_MARKERS)
+
+
+# ---------------------------------------------------------------- errors and warnings
+
+
+def _html_page_message(content: bytes, base: str) -> str:
+    message = "this is an HTML page, not a feed"
+    advertised = _advertised_feed(content, base)
+    return f"{message}; it advertises a feed at {advertised}" if advertised else message
+
+
+def _advertised_feed(content: bytes, base: str) -> str | None:
+    """The first <link rel="alternate" type="application/(rss|atom)+xml"> of a page, absolute."""
+    try:
+        page = lxml.html.document_fromstring(content)
+    except (etree.LxmlError, ValueError):
+        return None
+    base_element = page.find(".//base")
+    if base_element is not None and base_element.get("href"):
+        base = _safe_link(base, base_element.get("href")) or base
+    for link in page.iter("link"):
+        rels = (link.get("rel") or "").lower().split()
+        media_type = (link.get("type") or "").partition(";")[0].strip().lower()
+        if "alternate" in rels and media_type in _FEED_LINK_TYPES:
+            href = _safe_link(base, link.get("href"))
+            if href:
+                return href
+    return None
+
+
+def _not_a_feed_message(content: bytes, doc: Any) -> str:
+    if _head(content).lstrip()[:1] in (b"{", b"["):
+        return "this is JSON, not an RSS or Atom feed (JSON Feed is not supported)"
+    error = doc.get("bozo_exception")
+    if isinstance(error, xml.sax.SAXParseException):
+        return f"no RSS or Atom feed found (not well-formed XML: {_xml_error(error, content)})"
+    return "no RSS or Atom feed found"
+
+
+def _warning(doc: Any, content: bytes, charset: str | None, entry_count: int) -> str | None:
+    notes: list[str] = []
+    if encoding_note := _encoding_note(content, charset, str(doc.get("encoding") or "")):
+        notes.append(encoding_note)
+    error = doc.get("bozo_exception") if doc.get("bozo") else None
+    if isinstance(error, xml.sax.SAXParseException):
+        notes.append(f"not well-formed XML: {_xml_error(error, content)}")
+    elif error is not None and not isinstance(error, _BENIGN_BOZO):
+        notes.append(str(error) or type(error).__name__)
+    else:
+        return "; ".join(notes) or None
+    return "; ".join([*notes, f"recovered {entry_count} entries"])
+
+
+def _xml_error(error: xml.sax.SAXParseException, content: bytes) -> str:
+    # feedparser prepends its own XML declaration line when the document does not start
+    # with one; take it off again so the line number matches the bytes we were given.
+    shift = 0 if _strip_bom(content).startswith(_XML_DECL_STARTS) else 1
+    line = max((error.getLineNumber() or 1) - shift, 1)
+    return f"line {line}, column {error.getColumnNumber() or 0}: {error.getMessage()}"
+
+
+def _encoding_note(content: bytes, http_charset: str | None, used: str) -> str | None:
+    """Say so when the bytes did not decode in the declared charset and another was guessed."""
+    if not used:
+        return None  # feedparser reports CharacterEncodingUnknown itself
+    if _codec_name(used).startswith(("utf-16", "utf-32", "ascii")):
+        # UTF-16/32 are only ever chosen from a BOM or the byte pattern of "<?xml", never
+        # guessed; ASCII decoding means any ASCII-compatible declaration reads the same.
+        return None
+    declared = http_charset or _bom_encoding(content) or _xml_encoding(content) or "utf-8"
+    if _same_codec(declared, used):
+        return None
+    return f"declared encoding {declared} does not fit the bytes; decoded as {used}"
+
+
+def _bom_encoding(content: bytes) -> str | None:
+    return next((name for bom, name in _BOMS if content.startswith(bom)), None)
+
+
+def _xml_encoding(content: bytes) -> str | None:
+    match = _XML_ENCODING.match(content[:512])
+    return match.group(1).decode("ascii").lower() if match else None
+
+
+def _same_codec(first: str, second: str) -> bool:
+    return _codec_name(first) == _codec_name(second)
+
+
+def _codec_name(name: str) -> str:
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        return name.lower()
+    # feedparser decodes gb2312 as its superset gb18030 (expat has no gb2312 codec).
+    return "gb18030" if canonical == "gb2312" else canonical
