@@ -1,0 +1,93 @@
+"""Engine set-up and schema migration: the connection-level policy for each backend."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.url import URL
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# An arbitrary constant: every aggregator process migrating the same PostgreSQL
+# database contends for this one advisory lock, so only one runs the upgrade.
+_MIGRATION_LOCK_KEY = 0x61676772  # "aggr"
+
+_BUSY_TIMEOUT_MS = 30_000
+_IMMEDIATE = "aggregator_immediate"
+
+
+def display_url(url: str) -> str:
+    """The URL for messages, with any password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by make_engine; just echo it here
+        return url
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        _ensure_sqlite_directory(parsed)
+        engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def write_transaction(engine: Engine) -> AbstractContextManager[Connection]:
+    """A transaction that will write: on SQLite it takes the write lock up front.
+
+    A deferred SQLite transaction that reads, then writes, fails at once with
+    SQLITE_BUSY if another process wrote in between (busy_timeout cannot help);
+    BEGIN IMMEDIATE waits for the lock instead. On PostgreSQL this is engine.begin().
+    """
+    return engine.execution_options(**{_IMMEDIATE: True}).begin()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration; a no-op when it is already there."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with write_transaction(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            # Released at commit; a second process waits here, then finds head and does nothing.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _ensure_sqlite_directory(url: URL) -> None:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN to the first DML statement, so
+    # DDL (migrations) and plain SELECTs would run outside any transaction. Take it
+    # over: autocommit at the driver level and an explicit BEGIN from SQLAlchemy.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,258 @@
+"""Entries: deciding what an incoming feed changes (pure), and reading entries back.
+
+The decision half (``plan_upsert``) takes plain values and returns plain rows, so the
+new / updated / unchanged rules are testable without a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.elements import ColumnElement
+
+from aggregator.models import Entry, ParsedEntry, TopicMatch, UpsertStats
+from aggregator.store.schema import entries, entry_topics, feeds
+
+# Keeps every IN (...) list under SQLite's historic 999-parameter limit.
+CHUNK = 400
+
+_T = TypeVar("_T")
+
+
+def chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ---------------------------------------------------------------- deciding
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """What the upsert needs to know about an entry already stored."""
+
+    content_hash: str
+    published: datetime
+
+
+@dataclass(frozen=True)
+class UpsertPlan:
+    inserts: tuple[dict[str, Any], ...]
+    updates: tuple[dict[str, Any], ...]  # keyed by b_feed_url / b_entry_id, see update_entries
+    unchanged: int
+
+    @property
+    def stats(self) -> UpsertStats:
+        return UpsertStats(
+            new=len(self.inserts), updated=len(self.updates), unchanged=self.unchanged
+        )
+
+    @property
+    def inserted_ids(self) -> list[str]:
+        return [row["entry_id"] for row in self.inserts]
+
+    @property
+    def updated_ids(self) -> list[str]:
+        return [row["b_entry_id"] for row in self.updates]
+
+
+def dedupe(parsed: Iterable[ParsedEntry]) -> list[ParsedEntry]:
+    """One entry per id; a later duplicate in the same document wins."""
+    by_id: dict[str, ParsedEntry] = {}
+    for entry in parsed:
+        by_id[entry.entry_id] = entry
+    return list(by_id.values())
+
+
+def content_hash(entry: ParsedEntry) -> str:
+    """Fingerprint of everything a reader sees; a different hash means "updated"."""
+    fields = [
+        entry.title,
+        entry.link,
+        entry.summary,
+        entry.content,
+        _iso(entry.published),
+        _iso(entry.updated),
+        entry.author,
+        list(entry.categories),
+    ]
+    encoded = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def plan_upsert(
+    feed_url: str,
+    parsed: Sequence[ParsedEntry],
+    stored: Mapping[str, StoredVersion],
+    now: datetime,
+) -> UpsertPlan:
+    """Split deduplicated ``parsed`` entries into rows to insert, rows to update, and a count."""
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    unchanged = 0
+    for entry in parsed:
+        digest = content_hash(entry)
+        previous = stored.get(entry.entry_id)
+        if previous is None:
+            row = _content_values(entry, digest, fallback_published=now, now=now)
+            inserts.append(
+                {"feed_url": feed_url, "entry_id": entry.entry_id, "first_seen_at": now, **row}
+            )
+        elif previous.content_hash != digest:
+            # An undated entry keeps the date it was first given, so edits don't reorder it.
+            row = _content_values(entry, digest, fallback_published=previous.published, now=now)
+            updates.append({"b_feed_url": feed_url, "b_entry_id": entry.entry_id, **row})
+        else:
+            unchanged += 1
+    return UpsertPlan(tuple(inserts), tuple(updates), unchanged)
+
+
+def _content_values(
+    entry: ParsedEntry, digest: str, *, fallback_published: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "title": entry.title,
+        "link": entry.link,
+        "summary": entry.summary,
+        "content": entry.content,
+        "published": entry.published or entry.updated or fallback_published,
+        "updated": entry.updated,
+        "last_changed_at": now,
+        "author": entry.author,
+        "categories": json.dumps(list(entry.categories), ensure_ascii=False),
+        "content_hash": digest,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def topic_rows(
+    feed_url: str, entry_ids: Iterable[str], topics: Mapping[str, tuple[TopicMatch, ...]]
+) -> list[dict[str, Any]]:
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry_id in entry_ids:
+        for match in topics.get(entry_id, ()):
+            # One row per topic even if a classifier repeats itself; the last reasons win.
+            rows[(entry_id, match.topic_id)] = {
+                "feed_url": feed_url,
+                "entry_id": entry_id,
+                "topic_id": match.topic_id,
+                "reasons": json.dumps(list(match.reasons), ensure_ascii=False),
+            }
+    return list(rows.values())
+
+
+# ---------------------------------------------------------------- writing
+
+
+def stored_versions(
+    conn: Connection, feed_url: str, entry_ids: Sequence[str]
+) -> dict[str, StoredVersion]:
+    found: dict[str, StoredVersion] = {}
+    for part in chunks(entry_ids):
+        query = select(entries.c.entry_id, entries.c.content_hash, entries.c.published).where(
+            entries.c.feed_url == feed_url, entries.c.entry_id.in_(part)
+        )
+        for row in conn.execute(query):
+            found[row.entry_id] = StoredVersion(row.content_hash, row.published)
+    return found
+
+
+def apply_plan(
+    conn: Connection,
+    feed_url: str,
+    plan: UpsertPlan,
+    topics: Mapping[str, tuple[TopicMatch, ...]],
+) -> None:
+    """Write the plan with a handful of executemany statements, whatever the entry count."""
+    if plan.inserts:
+        conn.execute(insert(entries), list(plan.inserts))
+    if plan.updates:
+        conn.execute(
+            update(entries).where(
+                entries.c.feed_url == bindparam("b_feed_url"),
+                entries.c.entry_id == bindparam("b_entry_id"),
+            ),
+            list(plan.updates),
+        )
+        delete_topics(conn, feed_url, plan.updated_ids)
+    rows = topic_rows(feed_url, [*plan.inserted_ids, *plan.updated_ids], topics)
+    if rows:
+        conn.execute(insert(entry_topics), rows)
+
+
+def delete_topics(conn: Connection, feed_url: str, entry_ids: Sequence[str]) -> None:
+    for part in chunks(entry_ids):
+        conn.execute(
+            delete(entry_topics).where(
+                entry_topics.c.feed_url == feed_url, entry_topics.c.entry_id.in_(part)
+            )
+        )
+
+
+# ---------------------------------------------------------------- reading
+
+NEWEST_FIRST = (
+    entries.c.published.desc(),
+    entries.c.first_seen_at.desc(),
+    entries.c.feed_url,
+    entries.c.entry_id,
+)
+
+
+def entry_select(*conditions: ColumnElement[bool]) -> Select[Any]:
+    feed_title = func.coalesce(feeds.c.config_title, feeds.c.own_title).label("feed_title")
+    query = select(entries, feed_title).join(feeds, feeds.c.url == entries.c.feed_url)
+    return query.where(*conditions) if conditions else query
+
+
+def load_entries(conn: Connection, query: Select[Any]) -> list[Entry]:
+    """Run an ``entry_select`` and attach topics with one more query per CHUNK entries."""
+    rows = list(conn.execute(query))
+    keys = [(row.feed_url, row.entry_id) for row in rows]
+    topics = load_topics(conn, keys)
+    return [entry_from_row(row, topics.get((row.feed_url, row.entry_id), ())) for row in rows]
+
+
+def load_topics(
+    conn: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[TopicMatch, ...]]:
+    found: dict[tuple[str, str], list[TopicMatch]] = {}
+    key_columns = tuple_(entry_topics.c.feed_url, entry_topics.c.entry_id)
+    for part in chunks(keys):
+        query = (
+            select(entry_topics)
+            .where(key_columns.in_(list(part)))
+            .order_by(entry_topics.c.feed_url, entry_topics.c.entry_id, entry_topics.c.topic_id)
+        )
+        for row in conn.execute(query):
+            match = TopicMatch(row.topic_id, tuple(json.loads(row.reasons)))
+            found.setdefault((row.feed_url, row.entry_id), []).append(match)
+    return {key: tuple(matches) for key, matches in found.items()}
+
+
+def entry_from_row(row: Row[Any], topics: tuple[TopicMatch, ...]) -> Entry:
+    return Entry(
+        feed_url=row.feed_url,
+        entry_id=row.entry_id,
+        title=row.title,
+        link=row.link,
+        summary=row.summary,
+        content=row.content,
+        published=row.published,
+        updated=row.updated,
+        first_seen_at=row.first_seen_at,
+        author=row.author,
+        categories=tuple(json.loads(row.categories)),
+        topics=topics,
+        feed_title=row.feed_title,
+    )

@@ -1,0 +1,172 @@
+"""Table definitions (SQLAlchemy Core). Changes here need an Alembic migration too.
+
+Every datetime column is ``UTCDateTime``: aware UTC in, aware UTC out, on SQLite
+(which stores naive text) and PostgreSQL (``timestamptz``) alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+# Deterministic constraint names, so later migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def as_utc(value: datetime) -> datetime:
+    """The one place naive database values become aware: naive means UTC (SQLite)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that refuses naive input and always returns aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"expected a timezone-aware datetime, got {value!r}")
+        utc = value.astimezone(UTC)
+        # SQLite keeps text without an offset; all-UTC text also sorts chronologically.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("url", Text, nullable=False),
+    Column("config_title", Text),
+    Column("own_title", Text),
+    Column("link", Text),
+    Column("feed_id", Text),
+    Column("updated", UTCDateTime),
+    Column("active", Boolean, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_fetched_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("last_warning", Text),
+    Column("error_count", Integer, nullable=False),
+    Column("next_due_at", UTCDateTime),
+    Column("final_url", Text),
+    Column("added_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("url"),
+    Index(None, "next_due_at"),
+)
+
+# ``story_id`` is deliberately absent: a later migration adds a ``stories`` table and a
+# nullable ``entries.story_id`` referencing it; until then Entry.story_id is always None.
+entries = Table(
+    "entries",
+    metadata,
+    Column("feed_url", Text, nullable=False),
+    Column("entry_id", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("link", Text),
+    Column("summary", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    # Effective date for ordering: the feed's published, else updated, else first_seen_at.
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_changed_at", UTCDateTime, nullable=False),
+    Column("author", Text),
+    Column("categories", Text, nullable=False),  # JSON list of strings
+    Column("content_hash", Text, nullable=False),
+    PrimaryKeyConstraint("feed_url", "entry_id"),
+    ForeignKeyConstraint(["feed_url"], ["feeds.url"]),
+    Index(None, "published"),
+    Index(None, "first_seen_at"),
+)
+
+entry_topics = Table(
+    "entry_topics",
+    metadata,
+    Column("feed_url", Text, nullable=False),
+    Column("entry_id", Text, nullable=False),
+    Column("topic_id", Text, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of strings
+    PrimaryKeyConstraint("feed_url", "entry_id", "topic_id"),
+    ForeignKeyConstraint(
+        ["feed_url", "entry_id"],
+        ["entries.feed_url", "entries.entry_id"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "topic_id"),
+)
+
+digest_issues = Table(
+    "digest_issues",
+    metadata,
+    Column("digest_id", Text, nullable=False),
+    Column("stamp", Text, nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("window_end", UTCDateTime, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("digest_id", "stamp"),
+)
+
+# No foreign key to entries: these rows are history and may outlive pruned entries.
+digest_issue_items = Table(
+    "digest_issue_items",
+    metadata,
+    Column("digest_id", Text, nullable=False),
+    Column("stamp", Text, nullable=False),
+    Column("feed_url", Text, nullable=False),
+    Column("entry_id", Text, nullable=False),
+    PrimaryKeyConstraint("digest_id", "stamp", "feed_url", "entry_id"),
+    ForeignKeyConstraint(
+        ["digest_id", "stamp"],
+        ["digest_issues.digest_id", "digest_issues.stamp"],
+        ondelete="CASCADE",
+    ),
+)
+
+digest_deliveries = Table(
+    "digest_deliveries",
+    metadata,
+    Column("digest_id", Text, nullable=False),
+    Column("stamp", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("digest_id", "stamp", "recipient"),
+    ForeignKeyConstraint(
+        ["digest_id", "stamp"],
+        ["digest_issues.digest_id", "digest_issues.stamp"],
+        ondelete="CASCADE",
+    ),
+)

@@ -1,0 +1,405 @@
+"""The Store: every read and write of aggregator state, behind one small API.
+
+Each public method is one unit of work: writes run in a single transaction, and any
+database failure leaves as ``StorageError`` with the SQLAlchemy error as its cause.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Engine, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from aggregator.config import FeedConfig
+from aggregator.errors import StorageError
+from aggregator.models import (
+    DigestIssue,
+    Entry,
+    EntryKey,
+    Feed,
+    FetchResult,
+    ParsedFeed,
+    SentIssue,
+    TopicMatch,
+    UpsertStats,
+)
+from aggregator.store import digests
+from aggregator.store import entries as entry_ops
+from aggregator.store.database import display_url, make_engine, upgrade, write_transaction
+from aggregator.store.schema import entries, entry_topics, feeds
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+_SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_RECLASSIFY_PAGE = 500
+
+
+def _storage_errors(
+    method: Callable[Concatenate[Store, _P], _R],
+) -> Callable[Concatenate[Store, _P], _R]:
+    """Turn any SQLAlchemy (and wrapped DB-API) error into StorageError at the boundary."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"{self.display_url}: {method.__name__} failed: {exc}") from exc
+
+    return wrapper
+
+
+def open_store(url: str) -> Store:
+    """Connect to ``url`` and migrate its schema to the newest version.
+
+    For SQLite, the database file's directory is created when missing.
+    """
+    shown = display_url(url)
+    try:
+        engine = make_engine(url)
+    except (SQLAlchemyError, ValueError) as exc:  # make_url raises ArgumentError
+        raise StorageError(f"{shown}: not a usable database URL: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"{shown}: cannot create the database directory: {exc}") from exc
+    if engine.dialect.name not in _SUPPORTED_BACKENDS:
+        engine.dispose()
+        raise StorageError(f"{shown}: unsupported database {engine.dialect.name!r}")
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StorageError(f"{shown}: cannot open or migrate the database: {exc}") from exc
+    return Store(url, engine)
+
+
+class Store:
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.display_url = display_url(url)
+        self._engine = engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # ------------------------------------------------------------ feeds
+
+    @_storage_errors
+    def sync_feeds(self, feeds_config: Sequence[FeedConfig], now: datetime) -> None:
+        """Make the stored feed list match feeds.yaml; removed feeds only go inactive."""
+        wanted = {f.url: f.title or None for f in feeds_config}
+        with write_transaction(self._engine) as conn:
+            stored = {
+                row.url: row
+                for row in conn.execute(select(feeds.c.url, feeds.c.active, feeds.c.config_title))
+            }
+            new = [
+                _new_feed_row(url, title, now) for url, title in wanted.items() if url not in stored
+            ]
+            revived = [
+                {"b_url": url, "config_title": title, "active": True, "next_due_at": now}
+                for url, title in wanted.items()
+                if url in stored and not stored[url].active
+            ]
+            retitled = [
+                {"b_url": url, "config_title": title}
+                for url, title in wanted.items()
+                if url in stored and stored[url].active and stored[url].config_title != title
+            ]
+            retired = [
+                {"b_url": url, "active": False}
+                for url, row in stored.items()
+                if row.active and url not in wanted
+            ]
+            if new:
+                conn.execute(insert(feeds), new)
+            for rows in (revived, retitled, retired):
+                if rows:
+                    conn.execute(update(feeds).where(feeds.c.url == bindparam("b_url")), rows)
+
+    @_storage_errors
+    def feeds(self, *, active_only: bool = True) -> list[Feed]:
+        query = _feed_select().order_by(feeds.c.url)
+        if active_only:
+            query = query.where(feeds.c.active.is_(True))
+        with self._engine.connect() as conn:
+            return [_feed_from_row(row) for row in conn.execute(query)]
+
+    @_storage_errors
+    def feed(self, url: str) -> Feed | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(_feed_select().where(feeds.c.url == url)).first()
+        return None if row is None else _feed_from_row(row)
+
+    @_storage_errors
+    def due_feeds(self, now: datetime) -> list[Feed]:
+        """Active feeds whose time has come, most overdue first."""
+        # Multi-worker PostgreSQL: claim these rows instead of just reading them, i.e.
+        # `.with_for_update(skip_locked=True)` inside the caller's transaction, then push
+        # next_due_at forward before committing so other workers skip them.
+        query = (
+            _feed_select()
+            .where(
+                feeds.c.active.is_(True),
+                or_(feeds.c.next_due_at.is_(None), feeds.c.next_due_at <= now),
+            )
+            .order_by(feeds.c.next_due_at.asc().nulls_first(), feeds.c.url)
+        )
+        with self._engine.connect() as conn:
+            return [_feed_from_row(row) for row in conn.execute(query)]
+
+    @_storage_errors
+    def record_success(
+        self,
+        url: str,
+        result: FetchResult,
+        parsed: ParsedFeed | None,
+        topics: Mapping[str, tuple[TopicMatch, ...]],
+        *,
+        next_due_at: datetime,
+        now: datetime,
+    ) -> UpsertStats:
+        """Store a successful fetch: feed state and (unless 304) its entries, atomically."""
+        state: dict[str, Any] = {
+            "last_status": result.status,
+            "last_fetched_at": now,
+            "last_success_at": now,
+            "error_count": 0,
+            "last_error": None,
+            "final_url": result.final_url,
+            "next_due_at": next_due_at,
+        }
+        # A 304 often omits the validators; the ones we sent are still the current ones.
+        if parsed is not None or result.etag is not None:
+            state["etag"] = result.etag
+        if parsed is not None or result.last_modified is not None:
+            state["last_modified"] = result.last_modified
+        if parsed is not None:
+            state |= {
+                "own_title": parsed.title or None,
+                "link": parsed.link,
+                "feed_id": parsed.feed_id,
+                "updated": parsed.updated,
+                "last_warning": parsed.warning,
+            }
+        with write_transaction(self._engine) as conn:
+            _update_feed(conn, url, state)
+            if parsed is None:
+                return UpsertStats()
+            incoming = entry_ops.dedupe(parsed.entries)
+            stored = entry_ops.stored_versions(conn, url, [e.entry_id for e in incoming])
+            plan = entry_ops.plan_upsert(url, incoming, stored, now)
+            entry_ops.apply_plan(conn, url, plan, topics)
+            return plan.stats
+
+    @_storage_errors
+    def record_failure(
+        self, url: str, error: str, *, status: int | None, next_due_at: datetime, now: datetime
+    ) -> None:
+        state = {
+            "error_count": feeds.c.error_count + 1,
+            "last_error": error,
+            "last_status": status,
+            "last_fetched_at": now,
+            "next_due_at": next_due_at,
+        }
+        with write_transaction(self._engine) as conn:
+            _update_feed(conn, url, state)
+
+    # ------------------------------------------------------------ entries
+
+    @_storage_errors
+    def entries(
+        self,
+        *,
+        topic: str | None = None,
+        feed_url: str | None = None,
+        limit: int | None = None,
+        active_feeds_only: bool = False,
+    ) -> list[Entry]:
+        """Stored entries, newest first, in a fully deterministic order."""
+        conditions: list[ColumnElement[bool]] = []
+        if topic is not None:
+            conditions.append(
+                select(entry_topics.c.topic_id)
+                .where(
+                    entry_topics.c.feed_url == entries.c.feed_url,
+                    entry_topics.c.entry_id == entries.c.entry_id,
+                    entry_topics.c.topic_id == topic,
+                )
+                .exists()
+            )
+        if feed_url is not None:
+            conditions.append(entries.c.feed_url == feed_url)
+        if active_feeds_only:
+            conditions.append(feeds.c.active.is_(True))
+        query = entry_ops.entry_select(*conditions).order_by(*entry_ops.NEWEST_FIRST)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._engine.connect() as conn:
+            return entry_ops.load_entries(conn, query)
+
+    @_storage_errors
+    def entries_seen_between(self, start: datetime, end: datetime) -> list[Entry]:
+        """Entries first seen in [start, end), newest first."""
+        query = entry_ops.entry_select(
+            entries.c.first_seen_at >= start, entries.c.first_seen_at < end
+        ).order_by(*entry_ops.NEWEST_FIRST)
+        with self._engine.connect() as conn:
+            return entry_ops.load_entries(conn, query)
+
+    @_storage_errors
+    def reclassify(self, classify: Callable[[Entry], tuple[TopicMatch, ...]]) -> int:
+        """Recompute every entry's topics; returns how many entries' topic sets changed.
+
+        Works in pages, each in its own transaction (read, classify, write), so an entry
+        updated concurrently is never overwritten with topics from its older content, and
+        a run interrupted halfway is simply completed by the next one.
+        """
+        changed = 0
+        after: tuple[str, str] | None = None
+        while True:
+            with write_transaction(self._engine) as conn:
+                page = entry_ops.load_entries(conn, _reclassify_page(after))
+                if not page:
+                    return changed
+                changed += _reclassify_entries(conn, page, classify)
+            after = (page[-1].feed_url, page[-1].entry_id)
+
+    @_storage_errors
+    def prune(self, older_than: datetime) -> int:
+        """Delete entries both published and first seen before ``older_than``.
+
+        Their topic rows go by ON DELETE CASCADE; digest item rows are history and stay.
+        """
+        with write_transaction(self._engine) as conn:
+            result = conn.execute(
+                entries.delete().where(
+                    entries.c.published < older_than, entries.c.first_seen_at < older_than
+                )
+            )
+            return result.rowcount
+
+    # ------------------------------------------------------------ digests
+
+    @_storage_errors
+    def last_sent_issue(self, digest_id: str) -> SentIssue | None:
+        """The sent issue (≥1 delivery) with the latest window end, or None."""
+        with self._engine.connect() as conn:
+            return digests.last_sent_issue(conn, digest_id)
+
+    @_storage_errors
+    def sent_entry_keys(self, digest_id: str) -> set[EntryKey]:
+        with self._engine.connect() as conn:
+            return digests.sent_entry_keys(conn, digest_id)
+
+    @_storage_errors
+    def delivered_recipients(self, digest_id: str, stamp: str) -> set[str]:
+        with self._engine.connect() as conn:
+            return digests.delivered_recipients(conn, digest_id, stamp)
+
+    @_storage_errors
+    def record_delivery(
+        self, issue: DigestIssue, message_id: str, recipient: str, now: datetime
+    ) -> None:
+        with write_transaction(self._engine) as conn:
+            digests.record_delivery(conn, issue, message_id, recipient, now)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _new_feed_row(url: str, title: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "url": url,
+        "config_title": title,
+        "active": True,
+        "error_count": 0,
+        "next_due_at": now,
+        "added_at": now,
+    }
+
+
+def _update_feed(conn: Connection, url: str, values: Mapping[str, Any]) -> None:
+    result = conn.execute(update(feeds).where(feeds.c.url == url).values(**values))
+    if result.rowcount == 0:
+        # Raised inside the transaction, so nothing of this unit of work is kept.
+        raise StorageError(f"unknown feed {url!r}: sync_feeds() must add it first")
+
+
+def _feed_select() -> Select[Any]:
+    entry_count = (
+        select(func.count())
+        .where(entries.c.feed_url == feeds.c.url)
+        .correlate(feeds)
+        .scalar_subquery()
+        .label("entry_count")
+    )
+    return select(feeds, entry_count)
+
+
+def _feed_from_row(row: Row[Any]) -> Feed:
+    return Feed(
+        url=row.url,
+        title=row.config_title or row.own_title,
+        link=row.link,
+        feed_id=row.feed_id,
+        updated=row.updated,
+        active=bool(row.active),
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_fetched_at=row.last_fetched_at,
+        last_success_at=row.last_success_at,
+        last_status=row.last_status,
+        last_error=row.last_error,
+        last_warning=row.last_warning,
+        error_count=row.error_count,
+        next_due_at=row.next_due_at,
+        final_url=row.final_url,
+        entry_count=row.entry_count,
+    )
+
+
+def _reclassify_page(after: tuple[str, str] | None) -> Select[Any]:
+    # Keyset pagination on the primary key: stable while rows change underneath.
+    conditions: list[ColumnElement[bool]] = []
+    if after is not None:
+        feed_url, entry_id = after
+        conditions.append(
+            or_(
+                entries.c.feed_url > feed_url,
+                (entries.c.feed_url == feed_url) & (entries.c.entry_id > entry_id),
+            )
+        )
+    return (
+        entry_ops.entry_select(*conditions)
+        .order_by(entries.c.feed_url, entries.c.entry_id)
+        .limit(_RECLASSIFY_PAGE)
+    )
+
+
+def _reclassify_entries(
+    conn: Connection, page: Sequence[Entry], classify: Callable[[Entry], tuple[TopicMatch, ...]]
+) -> int:
+    """Rewrite topic rows of entries whose matches differ; count those whose topic set did."""
+    changed = 0
+    rewrites: dict[str, dict[str, tuple[TopicMatch, ...]]] = {}
+    for entry in page:
+        fresh = tuple(sorted(classify(entry), key=lambda m: m.topic_id))
+        if fresh == entry.topics:
+            continue
+        if {m.topic_id for m in fresh} != set(entry.topic_ids):
+            changed += 1
+        rewrites.setdefault(entry.feed_url, {})[entry.entry_id] = fresh
+    for feed_url, by_entry in rewrites.items():
+        entry_ops.delete_topics(conn, feed_url, list(by_entry))
+        rows = entry_ops.topic_rows(feed_url, by_entry, by_entry)
+        if rows:
+            conn.execute(insert(entry_topics), rows)
+    return changed
