@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aggregator.polling import (
+    MAX_BACKOFF,
+    MAX_RETRY_AFTER,
+    backoff_delay,
+    jitter,
+    next_poll,
+    parse_retry_after,
+)
+
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+URL = "https://news.example.org/feed.xml"
+HALF_HOUR = timedelta(minutes=30)
+
+urls = st.text(min_size=1, max_size=60).map(lambda s: f"https://example.org/{s}")
+intervals = st.integers(min_value=1, max_value=7 * 24 * 3600).map(lambda s: timedelta(seconds=s))
+
+
+# ---------------------------------------------------------------- next_poll
+
+
+def test_success_is_interval_plus_jitter() -> None:
+    due = next_poll(feed_url=URL, now=NOW, interval=HALF_HOUR)
+    assert due == NOW + HALF_HOUR + jitter(URL, HALF_HOUR)
+    assert NOW + HALF_HOUR <= due < NOW + HALF_HOUR * 1.1
+
+
+def test_errors_back_off_exponentially() -> None:
+    delays = [
+        next_poll(feed_url=URL, now=NOW, interval=HALF_HOUR, error_count=n) - NOW for n in range(6)
+    ]
+    extra = jitter(URL, HALF_HOUR)
+    assert delays == [HALF_HOUR * 2**n + extra for n in range(6)]
+
+
+def test_backoff_is_capped_at_a_day() -> None:
+    for n in (6, 7, 30, 10_000):
+        due = next_poll(feed_url=URL, now=NOW, interval=HALF_HOUR, error_count=n)
+        assert due == NOW + MAX_BACKOFF + jitter(URL, HALF_HOUR)
+
+
+def test_backoff_never_below_interval() -> None:
+    weekly = timedelta(days=7)
+    due = next_poll(feed_url=URL, now=NOW, interval=weekly, error_count=3)
+    assert due == NOW + weekly + jitter(URL, weekly)
+
+
+def test_longer_retry_after_wins() -> None:
+    due = next_poll(feed_url=URL, now=NOW, interval=HALF_HOUR, retry_after=timedelta(hours=3))
+    assert due == NOW + timedelta(hours=3) + jitter(URL, HALF_HOUR)
+
+
+def test_shorter_retry_after_does_not_shorten_the_wait() -> None:
+    due = next_poll(
+        feed_url=URL, now=NOW, interval=HALF_HOUR, error_count=2, retry_after=timedelta(minutes=1)
+    )
+    assert due == NOW + HALF_HOUR * 4 + jitter(URL, HALF_HOUR)
+
+
+def test_retry_after_is_capped_at_seven_days() -> None:
+    due = next_poll(feed_url=URL, now=NOW, interval=HALF_HOUR, retry_after=timedelta(days=400))
+    assert due == NOW + MAX_RETRY_AFTER + jitter(URL, HALF_HOUR)
+
+
+def test_jitter_is_deterministic_and_spreads_feeds() -> None:
+    assert jitter(URL, HALF_HOUR) == jitter(URL, HALF_HOUR)
+    spread = {jitter(f"https://example.org/{i}.xml", HALF_HOUR) for i in range(50)}
+    assert len(spread) > 40
+    assert all(timedelta(0) <= j < HALF_HOUR * 0.1 for j in spread)
+
+
+def test_jitter_is_stable_across_runs() -> None:
+    # A fixed value: the hash must not depend on PYTHONHASHSEED, the process or the
+    # Python version, or every restart would reshuffle the schedule.
+    assert jitter("https://example.org/feed", timedelta(hours=1)) == timedelta(
+        seconds=12, microseconds=774082
+    )
+
+
+def test_backoff_delay_handles_zero_and_negative_counts() -> None:
+    assert backoff_delay(HALF_HOUR, 0) == HALF_HOUR
+    assert backoff_delay(HALF_HOUR, -3) == HALF_HOUR
+
+
+@given(url=urls, interval=intervals, errors=st.integers(min_value=0, max_value=200))
+def test_property_within_bounds(url: str, interval: timedelta, errors: int) -> None:
+    due = next_poll(feed_url=url, now=NOW, interval=interval, error_count=errors)
+    cap = max(MAX_BACKOFF, interval)
+    low = cap if errors > 20 else min(interval * 2**errors, cap)
+    assert NOW + low <= due <= NOW + low + interval * 0.1
+
+
+@given(url=urls, interval=intervals, errors=st.integers(min_value=0, max_value=200))
+def test_property_monotone_in_error_count(url: str, interval: timedelta, errors: int) -> None:
+    first = next_poll(feed_url=url, now=NOW, interval=interval, error_count=errors)
+    second = next_poll(feed_url=url, now=NOW, interval=interval, error_count=errors + 1)
+    assert first <= second
+
+
+@given(
+    url=urls,
+    interval=intervals,
+    errors=st.integers(min_value=0, max_value=50),
+    retry=st.integers(min_value=0, max_value=10**7).map(lambda s: timedelta(seconds=s)),
+)
+def test_property_retry_after_respected(
+    url: str, interval: timedelta, errors: int, retry: timedelta
+) -> None:
+    due = next_poll(feed_url=url, now=NOW, interval=interval, error_count=errors, retry_after=retry)
+    without = next_poll(feed_url=url, now=NOW, interval=interval, error_count=errors)
+    assert due >= without
+    assert due >= NOW + min(retry, MAX_RETRY_AFTER)
+    assert due <= max(without, NOW + MAX_RETRY_AFTER + interval * 0.1)
+
+
+@given(url=urls, interval=intervals)
+def test_property_jitter_deterministic(url: str, interval: timedelta) -> None:
+    first = next_poll(feed_url=url, now=NOW, interval=interval)
+    assert first == next_poll(feed_url=url, now=NOW, interval=interval)
+    later = NOW + timedelta(hours=5)
+    assert next_poll(feed_url=url, now=later, interval=interval) - later == first - NOW
+
+
+# ---------------------------------------------------------------- parse_retry_after
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("   ", None),
+        ("120", timedelta(seconds=120)),
+        (" 3600 ", timedelta(hours=1)),
+        ("0", timedelta(0)),
+        ("-5", None),
+        ("1.5", None),
+        ("soon", None),
+        ("\uff11\uff12", None),  # full-width digits are not delay-seconds
+        ("Thu, 26 Nov 2026 10:30:00 GMT", timedelta(hours=1, minutes=30)),
+        # The two obsolete forms HTTP recipients must still accept (RFC 9110 5.6.7).
+        ("Thursday, 26-Nov-26 10:30:00 GMT", timedelta(hours=1, minutes=30)),
+        ("Thu Nov 26 10:30:00 2026", timedelta(hours=1, minutes=30)),
+        ("Thu, 26 Nov 2026 09:00:00 -0000", timedelta(0)),
+        ("Thu, 26 Nov 2026 12:00:00 +0200", timedelta(hours=1)),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", timedelta(0)),  # in the past
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: timedelta | None) -> None:
+    assert parse_retry_after(value, NOW) == expected
+
+
+def test_parse_retry_after_huge_value_does_not_overflow() -> None:
+    delay = parse_retry_after("9" * 40, NOW)
+    assert delay is not None
+    assert delay >= MAX_RETRY_AFTER
+    assert next_poll(feed_url=URL, now=NOW, interval=HALF_HOUR, retry_after=delay) == (
+        NOW + MAX_RETRY_AFTER + jitter(URL, HALF_HOUR)
+    )
+
+
+@given(st.integers(min_value=0, max_value=10**6))
+def test_property_delay_seconds_roundtrip(seconds: int) -> None:
+    assert parse_retry_after(str(seconds), NOW) == timedelta(seconds=seconds)
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
+def test_property_http_date_roundtrip(when: datetime) -> None:
+    when = when.replace(microsecond=0, tzinfo=UTC)
+    header = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert parse_retry_after(header, NOW) == max(when - NOW, timedelta(0))
+
+
+@given(st.text(max_size=40))
+def test_property_never_raises(value: str) -> None:
+    delay = parse_retry_after(value, NOW)
+    assert delay is None or delay >= timedelta(0)
