@@ -6,7 +6,8 @@
     ├── ParseError       retrieved bytes are not a usable feed (carries the URL)
     ├── StorageError     the database failed; wraps the SQLAlchemy error at the store boundary
     ├── RenderError      a template or MJML failed to render
-    └── DeliveryError    SMTP refused or could not be reached
+    ├── DeliveryError    SMTP refused or could not be reached
+    └── UnknownIdError   a command named a digest or topic that feeds.yaml does not define
 
 Callers that want "anything aggregator reports" catch ``AggregatorError``; anything
 else escaping is a bug.
@@ -69,3 +70,7 @@ class RenderError(AggregatorError):
 
 class DeliveryError(AggregatorError):
     """A message could not be handed to the SMTP server."""
+
+
+class UnknownIdError(AggregatorError):
+    """A command named a digest or topic id that feeds.yaml does not define (a user error)."""

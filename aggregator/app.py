@@ -1,0 +1,342 @@
+"""The ``Aggregator`` façade: one object per feeds.yaml that the CLI and scheduler drive.
+
+It wires the stages together and owns nothing but the wiring: decisions live in the
+pure modules, I/O in fetch/store/publish/render/deliver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jinja2
+
+from .config import Config, DigestConfig, FeedConfig, load_config
+from .deliver import deliver_issue
+from .digest import issue_window, plan_issue
+from .errors import AggregatorError, ConfigError, ConfigProblem, DeliveryError, UnknownIdError
+from .fetch import fetch_all as fetch_requests
+from .ingest import FeedOutcome, FetchReport, ingest_all
+from .models import Clock, Entry, Feed, FetchRequest, RenderedIssue, TopicMatch, utc_now
+from .publish import OutputFeed, write_outputs
+from .render import make_environment, render_issue, write_issue
+from .store import Store, open_store
+from .topics import classify, compile_topics
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[FeedOutcome], None]
+
+
+@dataclass(frozen=True)
+class DigestReport:
+    """What building (and maybe sending) one digest issue did."""
+
+    digest_id: str
+    rendered: RenderedIssue
+    paths: tuple[Path, ...]
+    sent_to: tuple[str, ...] = ()
+    skipped_reason: str | None = None
+    errors: tuple[DeliveryError, ...] = ()
+
+    @property
+    def item_count(self) -> int:
+        return len(self.rendered.issue.items)
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """One full cycle: fetch everything, publish, build each digest."""
+
+    fetch: FetchReport
+    published: tuple[Path, ...]
+    digests: tuple[DigestReport, ...] = ()
+    digest_errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Aggregator:
+    """Drives the pipeline for one configuration. Make one with ``make_aggregator``."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock = utc_now,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._transport = transport
+        self._topics = compile_topics(config.topics)
+        self._templates: jinja2.Environment | None = None
+        store.sync_feeds(config.feeds, clock())
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Aggregator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ config
+
+    def reload_config(self) -> bool:
+        """Re-read feeds.yaml; returns whether anything changed.
+
+        Raises ConfigError and keeps the running configuration when the new file is invalid.
+        """
+        new = load_config(self._config.path)
+        if new == self._config:
+            return False
+        topics_changed = new.topics != self._config.topics or _hints(new) != _hints(self._config)
+        self._config = new
+        self._topics = compile_topics(new.topics)
+        self._templates = None
+        self._store.sync_feeds(new.feeds, self._clock())
+        if topics_changed:
+            count = self._store.reclassify(self._classify_stored)
+            log.info("topic rules changed: %d stored entries re-classified", count)
+        return True
+
+    def _classify_stored(self, entry: Entry) -> tuple[TopicMatch, ...]:
+        feed = self._feed_config(entry.feed_url)
+        return classify(
+            self._topics,
+            title=entry.title,
+            summary=entry.summary,
+            content=entry.content,
+            categories=entry.categories,
+            feed_topics=feed.topics if feed else (),
+        )
+
+    def _feed_config(self, url: str) -> FeedConfig | None:
+        return next((f for f in self._config.feeds if f.url == url), None)
+
+    # ------------------------------------------------------------ fetch
+
+    def fetch(
+        self,
+        *,
+        all_feeds: bool = False,
+        on_fetched: Callable[[str], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> FetchReport:
+        """Poll the feeds that are due (or all active feeds) once and store what they hold."""
+        now = self._clock()
+        stored = self._store.feeds() if all_feeds else self._store.due_feeds(now)
+        by_url = {f.url: f for f in self._config.feeds}
+        due = [f for f in stored if f.url in by_url]
+        requests = [FetchRequest(f.url, f.etag, f.last_modified) for f in due]
+        results = fetch_requests(
+            requests,
+            self._config.fetch,
+            clock=self._clock,
+            transport=self._transport,
+            on_done=(lambda request, _result: on_fetched(request.url)) if on_fetched else None,
+        )
+        report = ingest_all(
+            self._store,
+            [by_url[f.url] for f in due],
+            results,
+            topics=self._topics,
+            error_counts={f.url: f.error_count for f in due},
+            now=self._clock(),
+        )
+        if on_progress:
+            for outcome in report.outcomes:
+                on_progress(outcome)
+        return report
+
+    # ------------------------------------------------------------ publish
+
+    def publish(self) -> list[Path]:
+        """Write the merged feed and one feed per topic; returns the files that changed."""
+        cfg = self._config
+        limit = cfg.defaults.feed_items
+        outputs = [
+            OutputFeed(
+                "feed.atom",
+                cfg.site.title,
+                "All sources, merged",
+                tuple(self._store.entries(limit=limit)),
+            )
+        ]
+        outputs += [
+            OutputFeed(
+                f"topics/{topic.id}.atom",
+                f"{cfg.site.title}: {topic.title}",
+                topic.title,
+                tuple(self._store.entries(topic=topic.id, limit=limit)),
+            )
+            for topic in cfg.topics
+        ]
+        sources = {f.url: f for f in self._store.feeds(active_only=False)}
+        return write_outputs(
+            outputs, cfg.output_dir, site=cfg.site, sources=sources, topics=cfg.topics
+        )
+
+    # ------------------------------------------------------------ digests
+
+    def digest(self, digest_id: str, *, send: bool = False, write: bool = True) -> DigestReport:
+        """Build the next issue of a digest, write it to output/, and send it when asked."""
+        digest = self._require_digest(digest_id)
+        rendered = self._render_next_issue(digest)
+        paths = write_issue(rendered, self._config.output_dir) if write else ()
+        report = DigestReport(digest_id, rendered, paths)
+        if not send:
+            return report
+        if not rendered.issue.items:
+            return replace(report, skipped_reason="no new items since the last issue; not sent")
+        return self._send(digest, report)
+
+    def _require_digest(self, digest_id: str) -> DigestConfig:
+        digest = self._config.digest(digest_id)
+        if digest is None:
+            known = ", ".join(d.id for d in self._config.digests) or "none"
+            raise UnknownIdError(f"no digest {digest_id!r} in {self._config.path} (known: {known})")
+        return digest
+
+    def _render_next_issue(self, digest: DigestConfig) -> RenderedIssue:
+        window = issue_window(digest, self._store.last_sent_issue(digest.id), self._clock())
+        issue = plan_issue(
+            digest,
+            self._config.topics,
+            self._store.entries_seen_between(*window),
+            already_sent=self._store.sent_entry_keys(digest.id),
+            window=window,
+        )
+        return render_issue(
+            issue,
+            digest=digest,
+            site=self._config.site,
+            sender=self._sender(),
+            env=self._template_env(),
+        )
+
+    def _send(self, digest: DigestConfig, report: DigestReport) -> DigestReport:
+        smtp = self._config.smtp
+        if smtp is None:
+            raise _missing_smtp(self._config)
+        issue = report.rendered.issue
+        sent: list[str] = []
+
+        def delivered(recipient: str) -> None:
+            self._store.record_delivery(issue, report.rendered.message_id, recipient, self._clock())
+            sent.append(recipient)
+
+        errors = deliver_issue(
+            smtp,
+            report.rendered,
+            digest.to,
+            already_delivered=self._store.delivered_recipients(digest.id, issue.stamp),
+            on_delivered=delivered,
+        )
+        return replace(report, sent_to=tuple(sent), errors=tuple(errors))
+
+    def _sender(self) -> str:
+        if self._config.smtp is not None:
+            return self._config.smtp.sender
+        host = urlsplit(self._config.site.url).hostname or "localhost"
+        return f"{self._config.site.title} <digest@{host}>"
+
+    def _template_env(self) -> jinja2.Environment:
+        if self._templates is None:
+            self._templates = make_environment(self._config.templates_dir)
+        return self._templates
+
+    # ------------------------------------------------------------ cycle, status, export
+
+    def run_once(
+        self,
+        *,
+        send: bool = False,
+        on_fetched: Callable[[str], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> CycleReport:
+        """Fetch every feed, publish, prune, and build each digest's next issue."""
+        report = self.fetch(all_feeds=True, on_fetched=on_fetched, on_progress=on_progress)
+        published = self.publish()
+        self.prune()
+        digests: list[DigestReport] = []
+        problems: list[str] = []
+        for digest in self._config.digests:
+            try:
+                digests.append(self.digest(digest.id, send=send))
+            except AggregatorError as exc:
+                # One broken template or dead SMTP server must not cost the other digests.
+                problems.append(f"digest {digest.id}: {exc}")
+        return CycleReport(report, tuple(published), tuple(digests), tuple(problems))
+
+    def prune(self) -> int:
+        return self._store.prune(self._clock() - self._config.defaults.retention)
+
+    def status(self) -> list[Feed]:
+        return self._store.feeds()
+
+    def export(self, *, topic: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stored entries as plain rows (DESIGN.md "export" keys), newest first."""
+        if topic is not None and self._config.topic(topic) is None:
+            known = ", ".join(t.id for t in self._config.topics) or "none"
+            raise UnknownIdError(f"no topic {topic!r} in {self._config.path} (known: {known})")
+        for entry in self._store.entries(topic=topic):
+            yield {
+                "feed": entry.feed_url,
+                "id": entry.entry_id,
+                "link": entry.link,
+                "title": entry.title,
+                "published": entry.published.isoformat(),
+                "topics": list(entry.topic_ids),
+                "story_id": entry.story_id,
+            }
+
+
+def _hints(config: Config) -> dict[str, tuple[str, ...]]:
+    return {f.url: f.topics for f in config.feeds}
+
+
+def _missing_smtp(config: Config) -> ConfigError:
+    problem = ConfigProblem(
+        str(config.path), 1, "smtp", "--send needs an smtp section (host, from) in this file"
+    )
+    return ConfigError([problem])
+
+
+def make_aggregator(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Aggregator:
+    """Load feeds.yaml, open (and migrate) its database, and return the façade."""
+    path = Path(config_path or os.environ.get("AGGREGATOR_CONFIG") or "feeds.yaml")
+    config = load_config(path)
+    store = open_store(config.database_url)
+    return Aggregator(config, store, clock=clock or utc_now, transport=transport)
+
+
+__all__: Sequence[str] = [
+    "Aggregator",
+    "CycleReport",
+    "DigestReport",
+    "FeedOutcome",
+    "FetchReport",
+    "make_aggregator",
+]

@@ -1,0 +1,144 @@
+"""Fetched bytes → parsed feed → topic assignments → store, one feed at a time.
+
+This is the I/O half of polling; the decisions it needs (when is a feed due next,
+which topics does an entry belong to) are pure functions in polling.py and topics.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from .config import FeedConfig
+from .errors import FetchError, ParseError, StorageError
+from .models import FetchResult, ParsedFeed, TopicMatch, UpsertStats
+from .parse import parse_feed
+from .polling import next_poll, parse_retry_after
+from .store import Store
+from .topics import CompiledTopics, classify
+
+log = logging.getLogger(__name__)
+
+OutcomeState = Literal["changed", "unchanged", "not-modified", "failed"]
+
+
+@dataclass(frozen=True)
+class FeedOutcome:
+    """What one poll of one feed did."""
+
+    url: str
+    title: str
+    state: OutcomeState
+    stats: UpsertStats = field(default_factory=UpsertStats)
+    status: int | None = None
+    error: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    outcomes: tuple[FeedOutcome, ...]
+
+    @property
+    def failed(self) -> tuple[FeedOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.state == "failed")
+
+    @property
+    def new_entries(self) -> int:
+        return sum(o.stats.new for o in self.outcomes)
+
+    @property
+    def updated_entries(self) -> int:
+        return sum(o.stats.updated for o in self.outcomes)
+
+    @property
+    def changed(self) -> bool:
+        return any(o.stats.changed for o in self.outcomes)
+
+
+def classify_entries(
+    parsed: ParsedFeed, topics: CompiledTopics, feed_topics: Sequence[str]
+) -> dict[str, tuple[TopicMatch, ...]]:
+    return {
+        entry.entry_id: classify(
+            topics,
+            title=entry.title,
+            summary=entry.summary,
+            content=entry.content,
+            categories=entry.categories,
+            feed_topics=feed_topics,
+        )
+        for entry in parsed.entries
+    }
+
+
+def ingest_result(
+    store: Store,
+    feed: FeedConfig,
+    result: FetchResult | FetchError,
+    *,
+    topics: CompiledTopics,
+    error_count: int,
+    now: datetime,
+) -> FeedOutcome:
+    """Store one fetch outcome; a broken feed is recorded as a failure, never raised."""
+    title = feed.title or feed.url
+    if isinstance(result, FetchError):
+        return _record_failure(store, feed, str(result), result.status, error_count, now)
+    try:
+        parsed = None if result.not_modified else parse_feed(result)
+    except ParseError as exc:
+        return _record_failure(store, feed, str(exc), result.status, error_count, now)
+    assignments = classify_entries(parsed, topics, feed.topics) if parsed else {}
+    retry_after = parse_retry_after(result.headers.get("retry-after"), now)
+    due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, retry_after=retry_after)
+    try:
+        stats = store.record_success(
+            feed.url, result, parsed, assignments, next_due_at=due, now=now
+        )
+    except StorageError as exc:
+        # One feed's data must not stop the others; a dead database fails again just below.
+        log.exception("could not store %s", feed.url)
+        return _record_failure(store, feed, f"storage: {exc}", result.status, error_count, now)
+    if parsed is None:
+        state: OutcomeState = "not-modified"
+    else:
+        state = "changed" if stats.changed else "unchanged"
+        title = feed.title or parsed.title or feed.url
+    warning = parsed.warning if parsed else None
+    return FeedOutcome(feed.url, title, state, stats, result.status, None, warning)
+
+
+def _record_failure(
+    store: Store,
+    feed: FeedConfig,
+    message: str,
+    status: int | None,
+    error_count: int,
+    now: datetime,
+) -> FeedOutcome:
+    due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, error_count=error_count + 1)
+    store.record_failure(feed.url, message, status=status, next_due_at=due, now=now)
+    log.warning("%s", message)
+    return FeedOutcome(feed.url, feed.title or feed.url, "failed", status=status, error=message)
+
+
+def ingest_all(
+    store: Store,
+    feeds: Sequence[FeedConfig],
+    results: Sequence[FetchResult | FetchError],
+    *,
+    topics: CompiledTopics,
+    error_counts: Mapping[str, int],
+    now: datetime,
+) -> FetchReport:
+    outcomes = tuple(
+        ingest_result(
+            store, feed, result, topics=topics, error_count=error_counts.get(feed.url, 0), now=now
+        )
+        for feed, result in zip(feeds, results, strict=True)
+    )
+    return FetchReport(outcomes)

@@ -1,0 +1,125 @@
+"""The command line: exit codes, human and machine output, and the shipped feeds.yaml."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pytest_httpserver import HTTPServer
+
+from aggregator.cli import cli
+from aggregator.config import check_config
+
+from .conftest import write_config
+from .feeds import Item, rss
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config(tmp_path: Path, httpserver: HTTPServer) -> Path:
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(
+            [
+                Item("a", "Kyiv talks resume"),
+                Item("b", "Weather", pub_date="Wed, 25 Nov 2026 10:00:00 GMT"),
+            ]
+        ),
+        content_type="application/rss+xml",
+    )
+    return write_config(
+        tmp_path,
+        f"""\
+        database: sqlite:///state/cli.db
+        topics:
+          ukraine-war:
+            keywords: [Kyiv]
+        feeds:
+          - url: {httpserver.url_for("/feed.xml")}
+            title: Local source
+        digests:
+          daily:
+            title: Daily
+            schedule: "0 7 * * *"
+            to: editor@example.org
+        """,
+    )
+
+
+def invoke(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_shipped_feeds_yaml_is_valid() -> None:
+    assert check_config(REPO / "feeds.yaml") == []
+
+
+def test_check_reports_file_line_field_and_exits_1(tmp_path: Path) -> None:
+    bad = write_config(tmp_path, "feeds:\n  - url: not a url\n    interval: soon\n")
+    code, _, err = invoke(bad, "check")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert any(line.startswith(f"{bad}:6: feeds[0].url:") for line in lines), lines
+    assert any(line.startswith(f"{bad}:7: feeds[0].interval:") for line in lines), lines
+
+
+def test_check_ok(config: Path) -> None:
+    code, out, _ = invoke(config, "check")
+    assert (code, out.strip()) == (0, f"{config}: OK")
+
+
+def test_fetch_status_export(config: Path) -> None:
+    code, out, err = invoke(config, "fetch", "--all")
+    assert code == 0, err
+    assert "1 feed(s) polled: 1 ok, 0 failed; 2 new" in out
+    assert "Local source: 2 new" in err
+
+    code, out, _ = invoke(config, "status", "--format", "json")
+    [row] = json.loads(out)
+    assert (row["title"], row["http_status"], row["entries"], row["error"]) == (
+        "Local source",
+        200,
+        2,
+        None,
+    )
+
+    code, out, _ = invoke(config, "status")
+    assert "Local source" in out
+    assert "entries" in out
+
+    code, out, _ = invoke(config, "export", "--topic", "ukraine-war")
+    [line] = [json.loads(x) for x in out.splitlines()]
+    assert set(line) == {"feed", "id", "link", "title", "published", "topics", "story_id"}
+    assert (line["id"], line["topics"], line["story_id"]) == ("a", ["ukraine-war"], None)
+
+    code, out, _ = invoke(config, "export", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == ["a", "b"]
+
+
+def test_unknown_ids_are_user_errors(config: Path) -> None:
+    assert invoke(config, "digest", "nope")[0] == 1
+    assert invoke(config, "export", "--topic", "nope")[0] == 1
+
+
+def test_digest_dry_run_prints_text_and_writes_nothing(config: Path, tmp_path: Path) -> None:
+    invoke(config, "fetch", "--all")
+    code, out, _ = invoke(config, "digest", "daily", "--dry-run")
+    assert code == 0
+    assert "Kyiv talks resume" in out
+    assert not (tmp_path / "output" / "digests").exists()
+    code, out, _ = invoke(config, "digest", "daily")
+    assert code == 0
+    assert len(list((tmp_path / "output" / "digests" / "daily").iterdir())) == 3
+
+
+def test_send_without_smtp_section_is_a_user_error(config: Path) -> None:
+    invoke(config, "fetch", "--all")
+    code, _, err = invoke(config, "digest", "daily", "--send")
+    assert code == 1
+    assert "smtp" in err
