@@ -309,7 +309,7 @@ class Aggregator:
 
 
 def _hints(config: Config) -> dict[str, tuple[str, ...]]:
-    return {f.url: f.topics for f in config.feeds}
+    return {f.url: f.topics for f in config.feeds if f.topics}
 
 
 def _missing_smtp(config: Config) -> ConfigError:

@@ -83,6 +83,9 @@ def cli(ctx: click.Context, config_path: Path, verbose: int) -> None:
     """Poll news feeds, republish them as Atom, and send digest emails."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Their INFO lines (every request, every job run) drown ours; -vv shows them.
+    for chatty in ("httpx", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
     ctx.obj = {"config": config_path}
 
 

@@ -316,14 +316,19 @@ def _database_url(text: str, base: Path | None) -> str:
 
 
 def _keyword_problem(term: str) -> str | None:
+    if any(c.isspace() for c in term):
+        return f"terms are single words; put '{term}' under phrases"
+    return _exclude_problem(term)
+
+
+def _exclude_problem(term: str) -> str | None:
+    """Exclusions take keywords and phrases alike: a veto list is one list."""
     if not term:
         return "empty term"
     if term == "*":
         return "a lone '*' would match everything"
     if "*" in term[:-1]:
         return f"'*' is only allowed at the end (prefix form, e.g. 'ukrain*'), got '{term}'"
-    if any(c.isspace() for c in term):
-        return f"terms are single words; put '{term}' under phrases"
     return None
 
 
@@ -615,7 +620,7 @@ class _ConfigReader(_TreeReader):
             body = body or self.mapping(value_node, path, line, allowed) or _Map(path, line, {})
             keywords = self.terms(body, "keywords", _keyword_problem)
             phrases = self.terms(body, "phrases", _phrase_problem)
-            exclude = self.terms(body, "exclude", _keyword_problem)
+            exclude = self.terms(body, "exclude", _exclude_problem)
             if not keywords and not phrases:
                 hollow[topic_id] = line
             title = self.opt(body, "title", self.text, "") or topic_id

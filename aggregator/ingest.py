@@ -122,7 +122,7 @@ def _record_failure(
 ) -> FeedOutcome:
     due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, error_count=error_count + 1)
     store.record_failure(feed.url, message, status=status, next_due_at=due, now=now)
-    log.warning("%s", message)
+    log.info("%s", message)
     return FeedOutcome(feed.url, feed.title or feed.url, "failed", status=status, error=message)
 
 

@@ -43,15 +43,23 @@ _AUTOESCAPE_SUFFIXES = (".html", ".htm", ".xml", ".mjml")
 # ---------------------------------------------------------------- environment
 
 
+BUILTIN_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+"""The templates shipped in the source tree (top-level ``templates/``)."""
+
+
 def make_environment(templates_dir: Path) -> jinja2.Environment:
     """Jinja2 environment for digest templates in ``templates_dir``.
 
     HTML/MJML templates are autoescaped, text templates are not; undefined names fail.
+    Templates not found there come from ``BUILTIN_TEMPLATES_DIR``.
     Filters: ``localtime(dt, tz)``, ``localdate(dt, tz)``, ``host(url)``, ``safe_url(url)``,
     ``one_line(text)``.
     """
+    search = [templates_dir]
+    if BUILTIN_TEMPLATES_DIR.is_dir() and templates_dir != BUILTIN_TEMPLATES_DIR:
+        search.append(BUILTIN_TEMPLATES_DIR)  # a user's directory need only hold what it overrides
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
+        loader=jinja2.FileSystemLoader(search),
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -216,7 +224,7 @@ def _render_template(env: jinja2.Environment, name: str, context: Mapping[str, A
 def _template_path(env: jinja2.Environment, name: str) -> str:
     loader = env.loader
     if isinstance(loader, jinja2.FileSystemLoader) and loader.searchpath:
-        return str(Path(loader.searchpath[0]) / name)
+        return " or ".join(str(Path(directory) / name) for directory in loader.searchpath)
     return name
 
 

@@ -27,13 +27,16 @@ def shared_dir() -> Path:
 
 
 class FakeClock:
-    """A clock the test moves by hand."""
+    """A clock the test moves by hand (and, with ``step``, one that ticks on every read)."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime, step: timedelta = timedelta(0)) -> None:
         self.now = start
+        self.step = step
 
     def __call__(self) -> datetime:
-        return self.now
+        now = self.now
+        self.now += self.step
+        return now
 
     def advance(self, delta: timedelta) -> None:
         self.now += delta

@@ -36,19 +36,19 @@ def test_whole_corpus_ingests_and_publishes_valid_atom(
     config = write_config(
         tmp_path,
         """\
-        database: sqlite:///state/corpus.db
-        fetch:
-          concurrency: 8
-          per_host: 8
-        topics:
-          ukraine-war:
-            title: Ukraine war
-            keywords: [Ukrain*, Kyiv, Kiev, Україн*, Украин*, Киев*, Київ*]
-          russia:
-            title: Russia
-            keywords: [Russia*, Kremlin, Putin, Росси*, Кремл*]
-        feeds:
-        """
+database: sqlite:///state/corpus.db
+fetch:
+  concurrency: 8
+  per_host: 8
+topics:
+  ukraine-war:
+    title: Ukraine war
+    keywords: [Ukrain*, Kyiv, Kiev, Україн*, Украин*, Киев*, Київ*]
+  russia:
+    title: Russia
+    keywords: [Russia*, Kremlin, Putin, Росси*, Кремл*]
+feeds:
+"""
         + feeds,
     )
     with make_aggregator(config, clock=clock) as app:

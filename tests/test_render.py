@@ -293,8 +293,18 @@ def test_custom_template_base_name(tmp_path: Path) -> None:
 
 def test_missing_template_is_render_error(tmp_path: Path) -> None:
     env = make_environment(tmp_path)
-    with pytest.raises(RenderError, match=r"digest\.mjml\.j2: template not found"):
-        render_issue(make_issue(), digest=DIGEST, site=SITE, sender=SENDER, env=env)
+    digest = replace(DIGEST, template="nowhere")
+    with pytest.raises(RenderError, match=r"nowhere\.mjml\.j2: template not found"):
+        render_issue(make_issue(), digest=digest, site=SITE, sender=SENDER, env=env)
+
+
+def test_templates_not_overridden_come_from_the_shipped_ones(tmp_path: Path) -> None:
+    (tmp_path / "digest.txt.j2").write_text("MINE {{ item_count }}\n", encoding="utf-8")
+    env = make_environment(tmp_path)
+    rendered = render_issue(make_issue(), digest=DIGEST, site=SITE, sender=SENDER, env=env)
+    assert rendered.text == "MINE 4\n"
+    assert "<mjml" not in rendered.html
+    assert "</html>" in rendered.html
 
 
 def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
