@@ -24,7 +24,7 @@ from .errors import AggregatorError, ConfigError, ConfigProblem, DeliveryError, 
 from .fetch import fetch_all as fetch_requests
 from .ingest import FeedOutcome, FetchReport, ingest_all
 from .models import Clock, Entry, Feed, FetchRequest, RenderedIssue, TopicMatch, utc_now
-from .publish import OutputFeed, write_outputs
+from .publish import plan_outputs, write_outputs
 from .render import make_environment, render_issue, write_issue
 from .store import Store, open_store
 from .topics import classify, compile_topics
@@ -171,23 +171,12 @@ class Aggregator:
         """Write the merged feed and one feed per topic; returns the files that changed."""
         cfg = self._config
         limit = cfg.defaults.feed_items
-        outputs = [
-            OutputFeed(
-                "feed.atom",
-                cfg.site.title,
-                "All sources, merged",
-                tuple(self._store.entries(limit=limit)),
-            )
-        ]
-        outputs += [
-            OutputFeed(
-                f"topics/{topic.id}.atom",
-                f"{cfg.site.title}: {topic.title}",
-                topic.title,
-                tuple(self._store.entries(topic=topic.id, limit=limit)),
-            )
-            for topic in cfg.topics
-        ]
+        # The newest `limit` overall plus the newest `limit` of each topic is every entry
+        # any output can hold; plan_outputs picks from there.
+        candidates = {e.key: e for e in self._store.entries(limit=limit)}
+        for topic in cfg.topics:
+            candidates.update((e.key, e) for e in self._store.entries(topic=topic.id, limit=limit))
+        outputs = plan_outputs(cfg.site, cfg.topics, list(candidates.values()), limit)
         sources = {f.url: f for f in self._store.feeds(active_only=False)}
         return write_outputs(
             outputs, cfg.output_dir, site=cfg.site, sources=sources, topics=cfg.topics

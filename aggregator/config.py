@@ -5,29 +5,36 @@ The dataclasses below are the contract the rest of the package relies on.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, available_timezones
+from typing import Literal
+from urllib.parse import urlsplit
 
-import yaml
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from aggregator.errors import ConfigError, ConfigProblem
+from aggregator.yamlnodes import (
+    NodeMap,
+    TreeReader,
+    compose,
+    did_you_mean,
+    is_email_address,
+    is_null,
+    kind_of,
+    line_of,
+    parse_http_url,
+    parse_url_or_path,
+    resolve_path,
+)
+from aggregator.yamlnodes import parse_duration as parse_duration  # public API, re-exported
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -117,66 +124,15 @@ class Config:
 
 # ====================================================================== loading
 #
-# We walk yaml.compose()'s node tree ourselves instead of yaml.safe_load() so that every
-# value keeps the line it came from, and so that duplicate keys (which safe_load silently
-# resolves to "last one wins") can be reported.
+# The generic node walking (lines, duplicate keys, typed reads) is in aggregator.yamlnodes.
 
 _DEFAULT_DATABASE = "sqlite:///state/aggregator.db"
 _ENV_DATABASE = "AGGREGATOR_DATABASE_URL"
 _ENV_PASSWORD = "AGGREGATOR_SMTP_PASSWORD"
-_NULL_TAG = "tag:yaml.org,2002:null"
-_INT_TAG = "tag:yaml.org,2002:int"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
-_ADDR_CHAR = r"[^@\s<>,;\"()\[\]\\]"
-_EMAIL = re.compile(rf"{_ADDR_CHAR}+@{_ADDR_CHAR}+")
-_HOSTLIKE = re.compile(r"(?i)(www\.[^/]+|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}/.*)")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _SMTP_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
 _SECURITY: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
 _DB_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
-
-_DURATION_UNITS = {
-    "w": timedelta(weeks=1),
-    "d": timedelta(days=1),
-    "h": timedelta(hours=1),
-    "m": timedelta(minutes=1),
-    "s": timedelta(seconds=1),
-}
-_DURATION_PART = re.compile(r"\s*([0-9]+)\s*([A-Za-z]+)\s*")
-_SIZE = re.compile(r"\s*([0-9]+)\s*([kmg]i?b|b)?\s*", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse "90s", "15m", "2h", "1d", "1w" or combinations such as "1h30m".
-
-    Units go from largest to smallest, each at most once. A bare number is refused:
-    "30" could mean seconds or minutes, and guessing wrong polls 60 times too often.
-    """
-    s = text.strip()
-    hint = 'write e.g. "30m" (units: s, m, h, d, w; combine as "1h30m")'
-    if not s:
-        raise ValueError(f"empty duration; {hint}")
-    if s.isascii() and s.isdigit():
-        raise ValueError(f'"{s}" has no unit and a bare number is ambiguous; {hint}')
-    total, pos, last = timedelta(), 0, -1
-    while pos < len(s):
-        match = _DURATION_PART.match(s, pos)
-        if match is None:
-            raise ValueError(f'cannot read "{s}" as a duration; {hint}')
-        number, unit = match.groups()
-        if unit not in _DURATION_UNITS:
-            raise ValueError(f'unknown unit "{unit}" in "{s}"; {hint}')
-        rank = "wdhms".index(unit)
-        if rank <= last:
-            raise ValueError(f'units in "{s}" must go from largest to smallest, each once; {hint}')
-        try:
-            total += int(number) * _DURATION_UNITS[unit]
-        except (OverflowError, ValueError) as exc:
-            raise ValueError(f'duration "{s}" is too large') from exc
-        pos, last = match.end(), rank
-    return total
 
 
 def check_config(
@@ -203,10 +159,7 @@ def load_config(
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError([ConfigProblem(display, 0, "(file)", f"cannot read: {reason}")]) from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError([_yaml_problem(display, text, exc)]) from exc
+    root = compose(text, display)
     reader = _ConfigReader(display, config_path.parent, os.environ if environ is None else environ)
     config = reader.config(root, config_path)
     if reader.problems:
@@ -214,86 +167,7 @@ def load_config(
     return config
 
 
-def _yaml_problem(display: str, text: str, exc: yaml.YAMLError) -> ConfigProblem:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        parts = [p for p in (exc.context, exc.problem) if p]
-        return ConfigProblem(display, line, "(yaml)", "invalid YAML: " + ", ".join(parts))
-    position = getattr(exc, "position", None)  # ReaderError: bad characters
-    line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 0
-    return ConfigProblem(display, line, "(yaml)", f"invalid YAML: {exc}")
-
-
 # ---------------------------------------------------------------- small pure helpers
-
-
-def _line(node: Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
-
-
-def _kind(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean"}
-    names |= {"null": "nothing", "timestamp": "a date"}
-    return names.get(str(node.tag).rsplit(":", 1)[-1], "a value")
-
-
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _resolve(base: Path, text: str) -> Path:
-    return Path(os.path.normpath(base / Path(text).expanduser()))
-
-
-def _http_url(text: str) -> str:
-    """Absolute http(s) URL with lower-case scheme/host, no default port, no fragment."""
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.netloc:
-        raise ValueError(f"'{text}' is not an absolute http(s) URL")
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError as exc:
-        raise ValueError(f"'{text}' has a bad port") from exc
-    if not host:
-        raise ValueError(f"'{text}' has no host")
-    netloc = f"[{host}]" if ":" in host else host
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{netloc}" if userinfo else netloc
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
-        netloc += f":{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-
-
-def _feed_url(text: str, base: Path) -> str:
-    """A feed's URL normalised for identity; a local path becomes an absolute file:// URL."""
-    if not text:
-        raise ValueError("empty URL")
-    if any(c.isspace() for c in text):
-        raise ValueError(f"'{text}' contains whitespace")
-    scheme = urlsplit(text).scheme.lower()
-    if not scheme:
-        if _HOSTLIKE.fullmatch(text):
-            raise ValueError(f"'{text}' has no scheme; did you mean 'https://{text}'?")
-        return _resolve(base, text).as_uri()
-    if scheme == "file":
-        parts = urlsplit(text)
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise ValueError("a file: URL must be absolute (file:///path); or give a plain path")
-        return urlunsplit(("file", "", parts.path, parts.query, ""))
-    if scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"unsupported scheme '{scheme}:'; use http(s)://, file:// or a path")
-    return _http_url(text)
 
 
 def _database_url(text: str, base: Path | None) -> str:
@@ -310,7 +184,7 @@ def _database_url(text: str, base: Path | None) -> str:
     database = url.database or ":memory:"  # "sqlite://" has no database: in memory
     special = database == ":memory:" or database.startswith("file:")  # file: = SQLite URI form
     if url.drivername == "sqlite" and base and not special and not os.path.isabs(database):
-        url, changed = url.set(database=str(_resolve(base, database))), True
+        url, changed = url.set(database=str(resolve_path(base, database))), True
     # Re-rendering changes harmless spellings (":memory:" gets quoted), so only when needed.
     return url.render_as_string(hide_password=False) if changed else text
 
@@ -332,155 +206,7 @@ def _exclude_problem(term: str) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- the tree walker
-
-
-@dataclass
-class _Map:
-    """A checked YAML mapping: its dotted path, the line naming it, and key → (key, value)."""
-
-    path: str
-    line: int
-    items: dict[str, tuple[Node, Node]]
-
-    def field(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def get(self, key: str) -> Node | None:
-        pair = self.items.get(key)
-        return None if pair is None or _is_null(pair[1]) else pair[1]
-
-    def key_line(self, key: str) -> int:
-        pair = self.items.get(key)
-        return _line(pair[0]) if pair else self.line
-
-
-_EMPTY_MAP = _Map("", 0, {})
-
-
-class _TreeReader:
-    """Typed reads of YAML nodes that record every problem instead of stopping at the first.
-
-    Knows nothing about feeds.yaml's schema; _ConfigReader below adds that.
-    """
-
-    def __init__(self, display: str) -> None:
-        self.display = display
-        self.problems: list[ConfigProblem] = []
-
-    def problem(self, line: int, field: str, message: str) -> None:
-        self.problems.append(ConfigProblem(self.display, line, field, message))
-
-    # ------------------------------------------------ generic typed readers
-
-    def mapping(
-        self,
-        node: Node,
-        path: str,
-        line: int,
-        allowed: Sequence[str] | None,
-        required: Sequence[str] = (),
-    ) -> _Map | None:
-        """Check a mapping's shape and keys; ``allowed=None`` takes any key (id → ...)."""
-        if not isinstance(node, MappingNode):
-            self.problem(_line(node), path, f"expected a mapping, got {_kind(node)}")
-            return None
-        result = _Map(path, line, {})
-        merges: list[Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                merges.append(value_node)
-            elif not isinstance(key_node, ScalarNode) or _is_null(key_node):
-                self.problem(_line(key_node), path, f"keys must be names, got {_kind(key_node)}")
-            elif key_node.value in result.items:
-                first = _line(result.items[key_node.value][0])
-                key = key_node.value
-                self.problem(
-                    _line(key_node), result.field(key), f"duplicate key (first at line {first})"
-                )
-            else:
-                result.items[key_node.value] = (key_node, value_node)
-        self._merge(result, merges)
-        for key, (key_node, _) in result.items.items():
-            if allowed is not None and key not in allowed:
-                hint = _did_you_mean(key, allowed) or f" (known keys: {', '.join(allowed)})"
-                self.problem(_line(key_node), result.field(key), f"unknown key '{key}'{hint}")
-        for key in required:
-            if result.get(key) is None:
-                what = "is empty" if key in result.items else "is missing"
-                self.problem(result.key_line(key), result.field(key), f"required key {what}")
-        return result
-
-    def _merge(self, target: _Map, merges: list[Node]) -> None:
-        # YAML "<<: *anchor" merge keys: explicit keys win over merged ones.
-        for merge in merges:
-            sources = merge.value if isinstance(merge, SequenceNode) else [merge]
-            for source in sources:
-                if not isinstance(source, MappingNode):
-                    self.problem(_line(source), target.path, "'<<' must merge a mapping")
-                    continue
-                for key_node, value_node in source.value:
-                    if isinstance(key_node, ScalarNode):
-                        target.items.setdefault(key_node.value, (key_node, value_node))
-
-    def section(
-        self, parent: _Map, key: str, allowed: Sequence[str] | None, required: Sequence[str] = ()
-    ) -> _Map:
-        """The mapping under ``key``, or an empty one when it is absent or broken."""
-        node = parent.get(key)
-        if node is None:
-            return _Map(parent.field(key), parent.key_line(key), {})
-        found = self.mapping(node, parent.field(key), parent.key_line(key), allowed, required)
-        return found or _EMPTY_MAP
-
-    def text(self, node: Node, path: str) -> str | None:
-        if not isinstance(node, ScalarNode):
-            self.problem(_line(node), path, f"expected a string, got {_kind(node)}")
-            return None
-        return "" if _is_null(node) else str(node.value).strip()
-
-    def texts(self, node: Node, path: str, *, single_ok: bool = False) -> list[tuple[str, Node]]:
-        if single_ok and isinstance(node, ScalarNode):
-            value = self.text(node, path)
-            return [] if value is None else [(value, node)]
-        if not isinstance(node, SequenceNode):
-            self.problem(_line(node), path, f"expected a list, got {_kind(node)}")
-            return []
-        found = ((self.text(item, f"{path}[{i}]"), item) for i, item in enumerate(node.value))
-        return [(value, item) for value, item in found if value is not None]
-
-    def integer(self, node: Node, path: str, low: int, high: int | None = None) -> int | None:
-        if not (isinstance(node, ScalarNode) and node.tag == _INT_TAG):
-            self.problem(_line(node), path, f"expected an integer, got {_kind(node)}")
-            return None
-        value = int(SafeConstructor().construct_yaml_int(node))
-        if value < low or (high is not None and value > high):
-            limit = f"between {low} and {high}" if high is not None else f"at least {low}"
-            self.problem(_line(node), path, f"must be {limit}, got {value}")
-            return None
-        return value
-
-    def duration(self, node: Node, path: str, minimum: timedelta, label: str) -> timedelta | None:
-        value = self.text(node, path)
-        if value is None:
-            return None
-        try:
-            result = parse_duration(value)
-        except ValueError as exc:
-            self.problem(_line(node), path, str(exc))
-            return None
-        if result < minimum:
-            self.problem(_line(node), path, f'must be at least {label}, got "{value}"')
-            return None
-        return result
-
-    def opt(self, m: _Map, key: str, read: Callable[[Node, str], _T | None], default: _T) -> _T:
-        node = m.get(key)
-        value = None if node is None else read(node, m.field(key))
-        return default if value is None else value
-
-
-class _ConfigReader(_TreeReader):
+class _ConfigReader(TreeReader):
     """The feeds.yaml schema: one method per section, each returning its dataclass."""
 
     def __init__(self, display: str, base: Path, environ: Mapping[str, str]) -> None:
@@ -525,10 +251,10 @@ class _ConfigReader(_TreeReader):
     def directory(self, node: Node, path: str) -> Path | None:
         value = self.text(node, path)
         if value == "":
-            self.problem(_line(node), path, "must not be empty")
-        return _resolve(self.base, value) if value else None
+            self.problem(line_of(node), path, "must not be empty")
+        return resolve_path(self.base, value) if value else None
 
-    def site(self, root: _Map) -> SiteConfig:
+    def site(self, root: NodeMap) -> SiteConfig:
         m = self.section(root, "site", ("title", "url", "author"), required=("title", "url"))
         title = self.opt(m, "title", self.text, "")
         url = self.opt(m, "url", self.site_url, "")
@@ -539,16 +265,16 @@ class _ConfigReader(_TreeReader):
         if value is None:
             return None
         try:
-            url = _http_url(value)
+            url = parse_http_url(value)
         except ValueError as exc:
-            self.problem(_line(node), path, str(exc))
+            self.problem(line_of(node), path, str(exc))
             return None
         if urlsplit(url).query:
-            self.problem(_line(node), path, "must not have a query string")
+            self.problem(line_of(node), path, "must not have a query string")
             return None
         return url if url.endswith("/") else url + "/"
 
-    def database(self, root: _Map) -> str:
+    def database(self, root: NodeMap) -> str:
         node = root.get("database")
         url = _DEFAULT_DATABASE if node is None else self.text(node, "database")
         try:
@@ -565,7 +291,7 @@ class _ConfigReader(_TreeReader):
             self.problem(0, _ENV_DATABASE, str(exc))
             return ""
 
-    def defaults(self, root: _Map) -> Defaults:
+    def defaults(self, root: NodeMap) -> Defaults:
         m = self.section(root, "defaults", ("interval", "feed_items", "retention"))
         d = Defaults()
         return Defaults(
@@ -583,7 +309,7 @@ class _ConfigReader(_TreeReader):
     def _positive(self, node: Node, path: str) -> int | None:
         return self.integer(node, path, 1)
 
-    def fetch(self, root: _Map) -> FetchSettings:
+    def fetch(self, root: NodeMap) -> FetchSettings:
         keys = ("concurrency", "per_host", "timeout", "max_size")
         m = self.section(root, "fetch", keys)
         f = FetchSettings()
@@ -591,33 +317,20 @@ class _ConfigReader(_TreeReader):
             concurrency=self.opt(m, "concurrency", self._positive, f.concurrency),
             per_host=self.opt(m, "per_host", self._positive, f.per_host),
             timeout=self.opt(m, "timeout", self._positive_duration, f.timeout),
-            max_bytes=self.opt(m, "max_size", self._size, f.max_bytes),
+            max_bytes=self.opt(m, "max_size", self.size, f.max_bytes),
         )
 
-    def _size(self, node: Node, path: str) -> int | None:
-        if isinstance(node, ScalarNode) and node.tag == _INT_TAG:
-            return self.integer(node, path, 1)
-        match = _SIZE.fullmatch(node.value) if isinstance(node, ScalarNode) else None
-        if match is None:
-            self.problem(_line(node), path, 'expected a size like "10MB", "512KB" or bytes')
-            return None
-        size = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "")[:1].lower()]
-        if size < 1:
-            self.problem(_line(node), path, "must be at least 1 byte")
-            return None
-        return size
-
-    def topics(self, root: _Map) -> tuple[list[TopicRule], dict[str, int]]:
+    def topics(self, root: NodeMap) -> tuple[list[TopicRule], dict[str, int]]:
         """The topic rules, and (id → line) of those with no keywords or phrases."""
         rules: list[TopicRule] = []
         hollow: dict[str, int] = {}
         m = self.section(root, "topics", None)
         for topic_id, (key_node, value_node) in m.items.items():
-            path, line = m.field(topic_id), _line(key_node)
+            path, line = m.field(topic_id), line_of(key_node)
             self.slug(topic_id, path, line, "topic")
-            body = _Map(path, line, {}) if _is_null(value_node) else None
+            body = NodeMap(path, line, {}) if is_null(value_node) else None
             allowed = ("title", "keywords", "phrases", "exclude")
-            body = body or self.mapping(value_node, path, line, allowed) or _Map(path, line, {})
+            body = body or self.mapping(value_node, path, line, allowed) or NodeMap(path, line, {})
             keywords = self.terms(body, "keywords", _keyword_problem)
             phrases = self.terms(body, "phrases", _phrase_problem)
             exclude = self.terms(body, "exclude", _exclude_problem)
@@ -627,13 +340,13 @@ class _ConfigReader(_TreeReader):
             rules.append(TopicRule(topic_id, title, keywords, phrases, exclude))
         return rules, hollow
 
-    def terms(self, m: _Map, key: str, check: Callable[[str], str | None]) -> tuple[str, ...]:
+    def terms(self, m: NodeMap, key: str, check: Callable[[str], str | None]) -> tuple[str, ...]:
         node = m.get(key)
         found: list[str] = []
         for i, (term, item) in enumerate(self.texts(node, m.field(key)) if node else []):
             message = check(term)
             if message:
-                self.problem(_line(item), f"{m.field(key)}[{i}]", message)
+                self.problem(line_of(item), f"{m.field(key)}[{i}]", message)
             else:
                 found.append(term)
         return tuple(found)
@@ -645,7 +358,7 @@ class _ConfigReader(_TreeReader):
             rule = "lowercase letters, digits and '-', not starting with '-'"
             self.problem(line, path, f"{what} ids name files, so they must be {rule}{hint}")
 
-    def topic_refs(self, m: _Map, known: Sequence[str] | set[str]) -> tuple[str, ...]:
+    def topic_refs(self, m: NodeMap, known: Sequence[str] | set[str]) -> tuple[str, ...]:
         node = m.get("topics")
         refs: list[str] = []
         for i, (ref, item) in enumerate(self.texts(node, m.field("topics")) if node else []):
@@ -653,17 +366,17 @@ class _ConfigReader(_TreeReader):
                 refs.append(ref)
                 continue
             listing = ", ".join(sorted(known)) if known else "none are defined"
-            hint = _did_you_mean(ref, known)
+            hint = did_you_mean(ref, known)
             message = f"unknown topic '{ref}'{hint} (known topics: {listing})"
-            self.problem(_line(item), f"{m.field('topics')}[{i}]", message)
+            self.problem(line_of(item), f"{m.field('topics')}[{i}]", message)
         return tuple(refs)
 
-    def feeds(self, root: _Map, defaults: Defaults, known: set[str]) -> list[FeedConfig]:
+    def feeds(self, root: NodeMap, defaults: Defaults, known: set[str]) -> list[FeedConfig]:
         node = root.get("feeds")
         if node is None:
             return []
         if not isinstance(node, SequenceNode):
-            self.problem(_line(node), "feeds", f"expected a list, got {_kind(node)}")
+            self.problem(line_of(node), "feeds", f"expected a list, got {kind_of(node)}")
             return []
         feeds = [self.feed(i, item, defaults, known) for i, item in enumerate(node.value)]
         seen: dict[str, int] = {}  # normalised URL → index of its first occurrence
@@ -678,12 +391,12 @@ class _ConfigReader(_TreeReader):
 
     def feed(self, i: int, item: Node, defaults: Defaults, known: set[str]) -> FeedConfig:
         """One feeds[] item; its url is "" when it is missing or invalid (already reported)."""
-        path, line = f"feeds[{i}]", _line(item)
+        path, line = f"feeds[{i}]", line_of(item)
         if isinstance(item, ScalarNode):
-            m = _Map(path, line, {"url": (item, item)})
+            m = NodeMap(path, line, {"url": (item, item)})
         else:
             allowed = ("url", "title", "topics", "interval")
-            m = self.mapping(item, path, line, allowed, ("url",)) or _Map(path, line, {})
+            m = self.mapping(item, path, line, allowed, ("url",)) or NodeMap(path, line, {})
         return FeedConfig(
             url=self.opt(m, "url", self._feed_url, ""),
             title=self.opt(m, "title", self.text, "") or None,
@@ -695,17 +408,17 @@ class _ConfigReader(_TreeReader):
     def _feed_url(self, node: Node, path: str) -> str | None:
         raw = self.text(node, path)
         try:
-            return None if raw is None else _feed_url(raw, self.base)
+            return None if raw is None else parse_url_or_path(raw, self.base)
         except ValueError as exc:
-            self.problem(_line(node), path, str(exc))
+            self.problem(line_of(node), path, str(exc))
             return None
 
-    def digests(self, root: _Map, known: list[str]) -> tuple[DigestConfig, ...]:
+    def digests(self, root: NodeMap, known: list[str]) -> tuple[DigestConfig, ...]:
         digests: list[DigestConfig] = []
         m = self.section(root, "digests", None)
         allowed = ("title", "topics", "schedule", "timezone", "to", "max_items", "lookback")
         for digest_id, (key_node, value_node) in m.items.items():
-            path, line = m.field(digest_id), _line(key_node)
+            path, line = m.field(digest_id), line_of(key_node)
             self.slug(digest_id, path, line, "digest")
             body = self.mapping(value_node, path, line, (*allowed, "template"), ("schedule", "to"))
             if body is None:
@@ -726,49 +439,23 @@ class _ConfigReader(_TreeReader):
             )
         return tuple(digests)
 
-    def schedule(self, node: Node, path: str) -> str | None:
-        value = self.text(node, path)
-        if value is None:
-            return None
-        expression = " ".join(value.split())
-        try:
-            CronTrigger.from_crontab(expression, timezone="UTC")
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            example = 'e.g. "0 7 * * *" for 07:00 daily'
-            self.problem(_line(node), path, f"bad cron expression '{value}': {exc} ({example})")
-            return None
-        return expression
-
-    def timezone(self, node: Node, path: str) -> str | None:
-        value = self.text(node, path)
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (KeyError, ValueError, OSError):
-            hint = _did_you_mean(value, sorted(available_timezones()))
-            hint = hint or " (use an IANA name such as 'Europe/Kyiv' or 'UTC')"
-            self.problem(_line(node), path, f"unknown time zone '{value}'{hint}")
-            return None
-        return value
-
-    def recipients(self, m: _Map) -> tuple[str, ...]:
+    def recipients(self, m: NodeMap) -> tuple[str, ...]:
         node = m.get("to")
         found: list[str] = []
         items = self.texts(node, m.field("to"), single_ok=True) if node else []
         for i, (address, item) in enumerate(items):
             field_path = f"{m.field('to')}[{i}]"
-            if not _EMAIL.fullmatch(address):
-                self.problem(_line(item), field_path, f"'{address}' is not an email address")
+            if not is_email_address(address):
+                self.problem(line_of(item), field_path, f"'{address}' is not an email address")
             elif address in found:
-                self.problem(_line(item), field_path, f"'{address}' is listed twice")
+                self.problem(line_of(item), field_path, f"'{address}' is listed twice")
             else:
                 found.append(address)
         if node is not None and not items and isinstance(node, SequenceNode):
-            self.problem(_line(node), m.field("to"), "needs at least one address")
+            self.problem(line_of(node), m.field("to"), "needs at least one address")
         return tuple(found)
 
-    def smtp(self, root: _Map) -> SmtpConfig | None:
+    def smtp(self, root: NodeMap) -> SmtpConfig | None:
         if root.get("smtp") is None:
             return None
         keys = ("host", "port", "security", "username", "from", "timeout", "password")
@@ -780,7 +467,7 @@ class _ConfigReader(_TreeReader):
         timeout = self.opt(m, "timeout", self._positive_duration, timedelta(seconds=30))
         return SmtpConfig(
             host=self.opt(m, "host", self.text, ""),
-            sender=self.opt(m, "from", self.sender, ""),
+            sender=self.opt(m, "from", self.mailbox, ""),
             port=self.opt(
                 m, "port", lambda n, p: self.integer(n, p, 1, 65535), _SMTP_PORTS[security]
             ),
@@ -796,20 +483,9 @@ class _ConfigReader(_TreeReader):
             if value == choice:
                 return choice
         if value is not None:
-            hint = _did_you_mean(value, _SECURITY) or " (choose none, starttls or ssl)"
-            self.problem(_line(node), path, f"unknown security '{value}'{hint}")
+            hint = did_you_mean(value, _SECURITY) or " (choose none, starttls or ssl)"
+            self.problem(line_of(node), path, f"unknown security '{value}'{hint}")
         return None
-
-    def sender(self, node: Node, path: str) -> str | None:
-        value = self.text(node, path)
-        if value is None:
-            return None
-        _, address = parseaddr(value)
-        if any(c in value for c in "\r\n") or not _EMAIL.fullmatch(address):
-            example = '"Name <addr@example.org>" or "addr@example.org"'
-            self.problem(_line(node), path, f"'{value}' is not an email address; use {example}")
-            return None
-        return value
 
 
 def _phrase_problem(phrase: str) -> str | None:
