@@ -24,7 +24,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
+from .app import Aggregator, make_aggregator  # after __version__: cli imports it from here
+
 __all__ = [
+    "Aggregator",
     "AggregatorError",
     "ConfigError",
     "DeliveryError",
@@ -34,4 +37,5 @@ __all__ = [
     "StorageError",
     "UnknownIdError",
     "__version__",
+    "make_aggregator",
 ]

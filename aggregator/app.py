@@ -22,12 +22,12 @@ from .deliver import deliver_issue
 from .digest import issue_window, plan_issue
 from .errors import AggregatorError, ConfigError, ConfigProblem, DeliveryError, UnknownIdError
 from .fetch import fetch_all as fetch_requests
-from .ingest import FeedOutcome, FetchReport, ingest_all
+from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
 from .models import Clock, Entry, Feed, FetchRequest, RenderedIssue, TopicMatch, utc_now
 from .publish import plan_outputs, write_outputs
 from .render import make_environment, render_issue, write_issue
 from .store import Store, open_store
-from .topics import classify, compile_topics
+from .topics import compile_topics
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,7 @@ class Aggregator:
 
     def _classify_stored(self, entry: Entry) -> tuple[TopicMatch, ...]:
         feed = self._feed_config(entry.feed_url)
-        return classify(
-            self._topics,
-            title=entry.title,
-            summary=entry.summary,
-            content=entry.content,
-            categories=entry.categories,
-            feed_topics=feed.topics if feed else (),
-        )
+        return classify_entry(entry, self._topics, feed.topics if feed else ())
 
     def _feed_config(self, url: str) -> FeedConfig | None:
         return next((f for f in self._config.feeds if f.url == url), None)

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from .config import FeedConfig
 from .errors import FetchError, ParseError, StorageError
@@ -59,20 +59,36 @@ class FetchReport:
         return any(o.stats.changed for o in self.outcomes)
 
 
+class Classifiable(Protocol):
+    """What topic rules look at; both ParsedEntry and stored Entry have it."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+
+
+def classify_entry(
+    entry: Classifiable, topics: CompiledTopics, feed_topics: Sequence[str]
+) -> tuple[TopicMatch, ...]:
+    return classify(
+        topics,
+        title=entry.title,
+        summary=entry.summary,
+        content=entry.content,
+        categories=entry.categories,
+        feed_topics=feed_topics,
+    )
+
+
 def classify_entries(
     parsed: ParsedFeed, topics: CompiledTopics, feed_topics: Sequence[str]
 ) -> dict[str, tuple[TopicMatch, ...]]:
-    return {
-        entry.entry_id: classify(
-            topics,
-            title=entry.title,
-            summary=entry.summary,
-            content=entry.content,
-            categories=entry.categories,
-            feed_topics=feed_topics,
-        )
-        for entry in parsed.entries
-    }
+    return {e.entry_id: classify_entry(e, topics, feed_topics) for e in parsed.entries}
 
 
 def ingest_result(
