@@ -74,6 +74,9 @@ class Daemon:
             self._aggregator.config.path,
         )
 
+    def job_ids(self) -> list[str]:
+        return sorted(job.id for job in self._scheduler.get_jobs())
+
     def stop(self) -> None:
         """Let the running job finish (files are replaced atomically anyway), then stop."""
         self._scheduler.shutdown(wait=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,18 @@ from .feeds import Item, rss
 REPO = Path(__file__).resolve().parents[1]
 
 
+def hours_ago(hours: int) -> str:
+    return format_datetime(datetime.now(UTC) - timedelta(hours=hours), usegmt=True)
+
+
 @pytest.fixture
 def config(tmp_path: Path, httpserver: HTTPServer) -> Path:
     httpserver.expect_request("/feed.xml").respond_with_data(
         rss(
             [
-                Item("a", "Kyiv talks resume"),
-                Item("b", "Weather", pub_date="Wed, 25 Nov 2026 10:00:00 GMT"),
+                # The CLI runs on the real clock, so dates are relative to it.
+                Item("a", "Kyiv talks resume", pub_date=hours_ago(1)),
+                Item("b", "Weather", pub_date=hours_ago(20)),
             ]
         ),
         content_type="application/rss+xml",
