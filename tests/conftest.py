@@ -3,8 +3,10 @@ a config writer, and the ../shared corpus (skipped with a reason when absent).""
 
 from __future__ import annotations
 
+import os
 import socket
 import textwrap
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,8 +17,33 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, make_url, text
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+PG_ENV = "AGGREGATOR_TEST_DATABASE_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a fresh SQLite file, or a fresh schema in the PostgreSQL
+    that AGGREGATOR_TEST_DATABASE_URL names (skipped where it is unset)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state' / 'aggregator.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set; PostgreSQL variant not run")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture

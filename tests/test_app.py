@@ -71,6 +71,12 @@ feeds:
     )
 
 
+@pytest.fixture(autouse=True)
+def _every_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each scenario on SQLite and, where available, PostgreSQL."""
+    monkeypatch.setenv("AGGREGATOR_DATABASE_URL", database_url)
+
+
 @pytest.fixture
 def feed(httpserver: HTTPServer) -> ConditionalFeed:
     handler = ConditionalFeed(rss([WAR, TECH]))
