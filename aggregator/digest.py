@@ -69,10 +69,15 @@ def plan_issue(
 
 
 def issue_stamp(digest: DigestConfig, window_end: datetime) -> str:
-    """The issue's name: its window end in the digest's time zone, e.g. "2026-11-26T0900"."""
+    """The issue's name: its window end in the digest's time zone, e.g. "2026-11-26T0900".
+
+    In the hour a DST change repeats, the local time alone names two instants, and a
+    stamp is the issue's key (files, delivery records): there the UTC offset is
+    appended, e.g. "2026-10-25T0300+0300" and then "2026-10-25T0300+0200".
+    """
     try:
         zone = ZoneInfo(digest.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
         problem = ConfigProblem(
             "feeds.yaml",
             0,
@@ -80,7 +85,11 @@ def issue_stamp(digest: DigestConfig, window_end: datetime) -> str:
             f"unknown time zone {digest.timezone!r}",
         )
         raise ConfigError([problem]) from exc
-    return window_end.astimezone(zone).strftime(STAMP_FORMAT)
+    local = window_end.astimezone(zone)
+    stamp = local.strftime(STAMP_FORMAT)
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        stamp += local.strftime("%z")
+    return stamp
 
 
 def digest_item(entry: Entry) -> DigestItem:

@@ -11,6 +11,7 @@ those back unescaped, so a ``"`` would break out of the attribute.
 
 from __future__ import annotations
 
+import email.errors
 import email.policy
 import hashlib
 from collections.abc import Mapping
@@ -86,7 +87,7 @@ def _zone(tz: str | tzinfo) -> tzinfo:
         return tz
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
         raise RenderError(f"unknown time zone {tz!r}") from exc
 
 
@@ -172,12 +173,16 @@ def render_issue(
         text=text,
         html=html,
     )
+    try:
+        eml = message.as_bytes()
+    except (UnicodeError, ValueError) as exc:
+        raise RenderError(f"cannot build message for digest {issue.digest_id!r}: {exc}") from exc
     return RenderedIssue(
         issue=issue,
         subject=subject,
         html=html,
         text=text,
-        eml=message.as_bytes(),
+        eml=eml,
         message_id=message_id,
     )
 
@@ -194,8 +199,14 @@ def make_message_id(issue: DigestIssue, site: SiteConfig, text: str) -> str:
 
 
 def _message_host(site: SiteConfig) -> str:
+    """The site's host as ASCII (IDNA) for Message-ID and List-Id, which must be 7-bit:
+    a raw "новини.укр" would make the message unencodable."""
+    try:
+        host = _hostname(site.url).encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDNA name (e.g. an empty label)
+        host = ""
     # ".invalid" (RFC 2606) rather than a made-up real-looking domain.
-    return _hostname(site.url) or "aggregator.invalid"
+    return host or "aggregator.invalid"
 
 
 def _render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
@@ -290,8 +301,10 @@ def build_message(
         message["X-Aggregator-Digest"] = digest_id
         message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
         message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    except (ValueError, TypeError, IndexError) as exc:
-        # e.g. a header value with a line break, or an address that does not parse
+    except (ValueError, TypeError, IndexError, AttributeError, email.errors.MessageError) as exc:
+        # e.g. a header value with a line break, or an address that does not parse (the
+        # stdlib address parser fails on group syntax like "Desk: news; <a@b>" with an
+        # AttributeError)
         raise RenderError(f"cannot build message for digest {digest_id!r}: {exc}") from exc
     # The default boundary is random; derive it from the content so bytes are reproducible.
     seed = hashlib.sha256(f"{message_id}\0{text}\0{html}".encode()).hexdigest()[:32]

@@ -10,11 +10,13 @@ aggregator.config builds that on top of TreeReader.
 from __future__ import annotations
 
 import difflib
+import email.policy
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from email.errors import InvalidHeaderDefect
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TypeVar
@@ -41,6 +43,9 @@ _DURATION_UNITS = {
     "m": timedelta(minutes=1),
     "s": timedelta(seconds=1),
 }
+# Longest duration a config may give: "now ± duration" (next poll, retention cut-off,
+# digest lookback) must stay a representable datetime, and no real setting comes close.
+_MAX_DURATION, _MAX_DURATION_LABEL = timedelta(weeks=5200), "5200w (about 100 years)"
 _DURATION_PART = re.compile(r"\s*([0-9]+)\s*([A-Za-z]+)\s*")
 _SIZE = re.compile(r"\s*([0-9]+)\s*([kmg]i?b|b)?\s*", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -95,6 +100,29 @@ def parse_size(text: str) -> int:
 def is_email_address(text: str) -> bool:
     """A bare "local@domain" address (no display name, no angle brackets)."""
     return _EMAIL.fullmatch(text) is not None
+
+
+def is_mailbox(text: str) -> bool:
+    """Exactly one mailbox, "Name <addr@host>" or "addr@host", as a mail header reads it.
+
+    Refuses what would make a broken or crashing From header: several addresses
+    ("a@x, b@y" or an unquoted comma in the name), group syntax ("Desk: <a@x>"),
+    line breaks, and anything the header parser flags as invalid.
+    """
+    if "\r" in text or "\n" in text:
+        return False
+    try:
+        header = email.policy.SMTP.header_factory("From", text)
+        groups, addresses = header.groups, header.addresses
+    except Exception:  # the stdlib parser fails on some odd input with e.g. AttributeError
+        return False
+    if len(groups) != 1 or groups[0].display_name is not None or len(addresses) != 1:
+        return False
+    if any(isinstance(defect, InvalidHeaderDefect) for defect in header.defects):
+        return False
+    address = addresses[0].addr_spec
+    # deliver.py takes the envelope sender with parseaddr: both readings must agree.
+    return is_email_address(address) and parseaddr(text)[1] == address
 
 
 def resolve_path(base: Path, text: str) -> Path:
@@ -333,6 +361,10 @@ class TreeReader:
         if result < minimum:
             self.problem(line_of(node), path, f'must be at least {label}, got "{value}"')
             return None
+        if result > _MAX_DURATION:
+            message = f'must be at most {_MAX_DURATION_LABEL}, got "{value}"'
+            self.problem(line_of(node), path, message)
+            return None
         return result
 
     def size(self, node: Node, path: str) -> int | None:
@@ -383,8 +415,7 @@ class TreeReader:
         value = self.text(node, path)
         if value is None:
             return None
-        _, address = parseaddr(value)
-        if any(c in value for c in "\r\n") or not is_email_address(address):
+        if not is_mailbox(value):
             example = '"Name <addr@example.org>" or "addr@example.org"'
             self.problem(line_of(node), path, f"'{value}' is not an email address; use {example}")
             return None

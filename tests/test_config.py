@@ -243,6 +243,14 @@ def test_environment_overrides_database_and_supplies_smtp_password(tmp_path: Pat
     assert without.smtp.password is None
 
 
+def test_sender_with_quoted_special_characters_is_accepted(tmp_path: Path) -> None:
+    sender = '"War Desk, Kyiv" <digest@example.org>'
+    text = MINIMAL + "smtp:\n  host: localhost\n  from: '" + sender + "'\n"
+    smtp = load_config(write(tmp_path, text), environ={}).smtp
+    assert smtp is not None
+    assert smtp.sender == sender
+
+
 def test_smtp_port_defaults_follow_security(tmp_path: Path) -> None:
     ports = {}
     for security in ("none", "starttls", "ssl"):
@@ -371,6 +379,20 @@ MISTAKES = [
         "must be at least 1m",
     ),
     (
+        "interval too long to schedule",
+        MINIMAL + "defaults:\n  interval: 1000000w\n",
+        "1000000w",
+        "defaults.interval",
+        "must be at most 5200w",
+    ),
+    (
+        "retention too long to compute a cut-off",
+        MINIMAL + "defaults:\n  retention: 999999999d\n",
+        "999999999d",
+        "defaults.retention",
+        "must be at most 5200w",
+    ),
+    (
         "bad cron",
         MINIMAL + DIGEST.replace("'0 7 * * *'", "'0 7 * *'"),
         "schedule:",
@@ -437,6 +459,27 @@ MISTAKES = [
     (
         "bad sender",
         MINIMAL + SMTP.replace("a@example.org", "'Desk <nobody>'"),
+        "from:",
+        "smtp.from",
+        "is not an email address",
+    ),
+    (
+        "two addresses as sender",
+        MINIMAL + SMTP.replace("a@example.org", "'a@example.org, b@example.org'"),
+        "from:",
+        "smtp.from",
+        "is not an email address",
+    ),
+    (
+        "unquoted comma in sender name",
+        MINIMAL + SMTP.replace("a@example.org", "'Desk, Inc. <a@example.org>'"),
+        "from:",
+        "smtp.from",
+        "is not an email address",
+    ),
+    (
+        "colon in sender name (group syntax, not a mailbox)",
+        MINIMAL + SMTP.replace("a@example.org", "'War Desk: <a@example.org>'"),
         "from:",
         "smtp.from",
         "is not an email address",

@@ -301,9 +301,22 @@ def test_stamp_across_dst() -> None:
     assert issue_stamp(ALL, summer) == "2026-07-01T0900"
 
 
-def test_unknown_time_zone_is_a_config_error() -> None:
+def test_stamps_in_the_repeated_dst_hour_stay_distinct() -> None:
+    # Kyiv falls back at 04:00 EEST on 2026-10-25: 03:00 local happens twice. The stamp
+    # keys an issue's files and delivery records, so the second must not reuse the first.
+    first = datetime(2026, 10, 25, 0, 0, tzinfo=UTC)  # 03:00 EEST (+03:00)
+    second = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)  # 03:00 EET (+02:00)
+    assert issue_stamp(ALL, first) == "2026-10-25T0300+0300"
+    assert issue_stamp(ALL, second) == "2026-10-25T0300+0200"
+    # Outside the repeated hour, stamps keep their plain form.
+    assert issue_stamp(ALL, datetime(2026, 10, 24, 23, 59, tzinfo=UTC)) == "2026-10-25T0259"
+    assert issue_stamp(ALL, datetime(2026, 10, 25, 2, 0, tzinfo=UTC)) == "2026-10-25T0400"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "Europe", ""])
+def test_unknown_time_zone_is_a_config_error(zone: str) -> None:
     with pytest.raises(ConfigError, match=r"digests\.daily\.timezone"):
-        plan([], replace(ALL, timezone="Mars/Olympus_Mons"))
+        plan([], replace(ALL, timezone=zone))
 
 
 # ---------------------------------------------------------------- properties

@@ -347,6 +347,23 @@ def test_header_injection_in_recipients_is_render_error(env: jinja2.Environment)
         render_issue(make_issue(), digest=digest, site=SITE, sender=SENDER, env=env)
 
 
+def test_idn_site_host_is_ascii_in_message_headers(env: jinja2.Environment) -> None:
+    site = replace(SITE, url="https://новини.укр/")
+    rendered = render_issue(make_issue(), digest=DIGEST, site=site, sender=SENDER, env=env)
+    message = parse_eml(rendered.eml)
+    assert rendered.message_id.endswith("@xn--b1amarcd.xn--j1amh>")
+    # (the longer id may be folded onto its own line, which RFC 5322 allows)
+    assert message["Message-ID"].strip() == rendered.message_id
+    assert message["List-Id"] == "<ukraine-daily.xn--b1amarcd.xn--j1amh>"
+    assert rendered.eml.isascii()
+
+
+@pytest.mark.parametrize("sender", ["Desk: weekly; <digest@example.org>", ":;<"])
+def test_unparseable_sender_is_render_error(env: jinja2.Environment, sender: str) -> None:
+    with pytest.raises(RenderError, match="cannot build message"):
+        render_issue(make_issue(), digest=DIGEST, site=SITE, sender=sender, env=env)
+
+
 # ---------------------------------------------------------------- helpers and files
 
 
@@ -354,8 +371,9 @@ def test_localtime_filter_uses_zone() -> None:
     moment = datetime(2026, 7, 1, 21, 30, tzinfo=UTC)
     assert format_localtime(moment, "Europe/Kyiv") == "2 Jul 2026, 00:30"
     assert format_localtime(moment, "UTC") == "1 Jul 2026, 21:30"
-    with pytest.raises(RenderError):
-        format_localtime(moment, "Nowhere/Special")
+    for zone in ("Nowhere/Special", "Europe"):  # "Europe" names a directory of zones
+        with pytest.raises(RenderError, match="unknown time zone"):
+            format_localtime(moment, zone)
 
 
 @pytest.mark.parametrize(
