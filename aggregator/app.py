@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +24,16 @@ from .digest import issue_window, plan_issue
 from .errors import AggregatorError, ConfigError, ConfigProblem, DeliveryError, UnknownIdError
 from .fetch import fetch_all as fetch_requests
 from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
-from .models import Clock, Entry, Feed, FetchRequest, RenderedIssue, TopicMatch, utc_now
+from .models import (
+    Clock,
+    Entry,
+    Feed,
+    FetchRequest,
+    RenderedIssue,
+    SentIssue,
+    TopicMatch,
+    utc_now,
+)
 from .publish import plan_outputs, write_outputs
 from .render import make_environment, render_issue, write_issue
 from .store import Store, open_store
@@ -180,7 +190,12 @@ class Aggregator:
     def digest(self, digest_id: str, *, send: bool = False, write: bool = True) -> DigestReport:
         """Build the next issue of a digest, write it to output/, and send it when asked."""
         digest = self._require_digest(digest_id)
-        rendered = self._render_next_issue(digest)
+        last = self._store.last_sent_issue(digest.id)
+        rendered = self._render_next_issue(digest, last)
+        if last is not None and rendered.issue.stamp == last.stamp:
+            # Stamps name files and delivery records; the sent issue keeps its own.
+            reason = "an issue of this digest was sent this minute; try again in a minute"
+            return DigestReport(digest_id, rendered, (), skipped_reason=reason)
         paths = write_issue(rendered, self._config.output_dir) if write else ()
         report = DigestReport(digest_id, rendered, paths)
         if not send:
@@ -196,8 +211,8 @@ class Aggregator:
             raise UnknownIdError(f"no digest {digest_id!r} in {self._config.path} (known: {known})")
         return digest
 
-    def _render_next_issue(self, digest: DigestConfig) -> RenderedIssue:
-        window = issue_window(digest, self._store.last_sent_issue(digest.id), self._clock())
+    def _render_next_issue(self, digest: DigestConfig, last: SentIssue | None) -> RenderedIssue:
+        window = issue_window(digest, last, self._clock())
         issue = plan_issue(
             digest,
             self._config.topics,
@@ -237,7 +252,7 @@ class Aggregator:
         if self._config.smtp is not None:
             return self._config.smtp.sender
         host = urlsplit(self._config.site.url).hostname or "localhost"
-        return f"{self._config.site.title} <digest@{host}>"
+        return formataddr((self._config.site.title, f"digest@{host}"))
 
     def _template_env(self) -> jinja2.Environment:
         if self._templates is None:

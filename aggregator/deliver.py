@@ -10,6 +10,7 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Sequence, Set
+from email import message_from_bytes, policy
 from email.utils import parseaddr
 
 from .config import SmtpConfig
@@ -109,6 +110,14 @@ def _decode(value: bytes | str) -> str:
     return " ".join(text.split())
 
 
+def addressed_to(eml: bytes, recipient: str) -> bytes:
+    """The message with ``To`` naming only ``recipient``: a newsletter's readers must not
+    see each other's addresses, and each gets its own transaction anyway."""
+    message = message_from_bytes(eml, policy=policy.SMTP)
+    message.replace_header("To", recipient)
+    return message.as_bytes()
+
+
 def deliver_issue(
     smtp: SmtpConfig,
     rendered: RenderedIssue,
@@ -129,7 +138,8 @@ def deliver_issue(
             continue
         seen.add(recipient)
         try:
-            send_message(smtp, rendered.eml, sender=smtp.sender, recipient=recipient)
+            message = addressed_to(rendered.eml, recipient)
+            send_message(smtp, message, sender=smtp.sender, recipient=recipient)
         except DeliveryError as exc:
             error = DeliveryError(f"{recipient}: {exc}")
             error.__cause__ = exc

@@ -199,6 +199,27 @@ def test_digest_is_delivered_once_with_text_and_html(
     assert files == [".eml", ".html", ".txt"]
 
 
+def test_a_second_issue_in_the_same_minute_leaves_the_sent_one_alone(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    feed: ConditionalFeed,
+    clock: FakeClock,
+    smtp_sink: SmtpSink,
+) -> None:
+    config = make_config(tmp_path, [httpserver.url_for("/feed.xml")], smtp_sink.port)
+    with open_app(config, clock) as app:
+        app.fetch(all_feeds=True)
+        clock.advance(timedelta(seconds=5))
+        sent = app.digest("daily", send=True)
+        sent_html = sent.paths[0].read_bytes()
+        clock.advance(timedelta(seconds=30))
+        again = app.digest("daily", send=True)
+    assert "this minute" in (again.skipped_reason or "")
+    assert again.paths == ()
+    assert sent.paths[0].read_bytes() == sent_html
+    assert len(smtp_sink.envelopes) == 1
+
+
 def test_hostile_titles_are_escaped_in_html_and_harmless_in_headers(
     tmp_path: Path, httpserver: HTTPServer, clock: FakeClock, smtp_sink: SmtpSink
 ) -> None:
