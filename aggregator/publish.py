@@ -289,7 +289,10 @@ def write_outputs(
     sources: Mapping[str, Feed],
     topics: Sequence[TopicRule],
 ) -> list[Path]:
-    """Render and atomically replace each file; returns only the paths whose bytes changed."""
+    """Render and atomically replace each file, and remove topic feeds no output names.
+
+    Returns the paths that changed: rewritten or removed.
+    """
     changed: list[Path] = []
     for output in outputs:
         path = _target(output_dir, output.path)
@@ -299,7 +302,16 @@ def write_outputs(
                 changed.append(path)
         except OSError as exc:
             raise RenderError(f"cannot write {path}: {exc}") from exc
-    return changed
+    return changed + _remove_stale_topic_feeds(output_dir, outputs)
+
+
+def _remove_stale_topic_feeds(output_dir: Path, outputs: Sequence[OutputFeed]) -> list[Path]:
+    # A topic removed from feeds.yaml must not go on being served, frozen, as if alive.
+    keep = {output_dir / output.path for output in outputs}
+    stale = sorted(p for p in (output_dir / "topics").glob("*.atom") if p not in keep)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def _target(output_dir: Path, relative: str) -> Path:

@@ -137,6 +137,21 @@ def test_publish_writes_merged_and_topic_feeds(
     assert terms == ["ukraine-war"]
 
 
+def test_a_removed_topic_stops_being_published(
+    tmp_path: Path, httpserver: HTTPServer, feed: ConditionalFeed, clock: FakeClock
+) -> None:
+    config = make_config(tmp_path, [httpserver.url_for("/feed.xml")])
+    with open_app(config, clock) as app:
+        app.fetch(all_feeds=True)
+        app.publish()
+        config.write_text(config.read_text().replace("  tech:\n", "  gadgets:\n"))
+        app.reload_config()
+        changed = app.publish()
+    topics = tmp_path / "output" / "topics"
+    assert sorted(p.name for p in topics.iterdir()) == ["gadgets.atom", "ukraine-war.atom"]
+    assert topics / "tech.atom" in changed
+
+
 def test_unreachable_feeds_fail_cleanly_and_the_cycle_finishes(
     tmp_path: Path, httpserver: HTTPServer, feed: ConditionalFeed, clock: FakeClock
 ) -> None:
