@@ -172,6 +172,10 @@ class Fetcher:
                 return await self._read(request, response)
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             raise FetchError(request.url, _describe_error(exc, self._seconds)) from exc
+        except UnicodeError as exc:
+            # httpx lets IDNA errors escape for an invalid punycode host ("xn--a"), in the
+            # URL itself or in a redirect's Location (it resolves that even when not following).
+            raise FetchError(request.url, f"invalid URL: {exc}") from exc
 
     async def _read(self, request: FetchRequest, response: httpx.Response) -> _Hop:
         status = response.status_code
@@ -253,13 +257,26 @@ def _scheme(feed_url: str, url: str) -> str:
     return parts.scheme.lower()
 
 
-def _conditional_headers(request: FetchRequest) -> dict[str, str]:
-    headers: dict[str, str] = {}
+def _conditional_headers(request: FetchRequest) -> dict[bytes, bytes]:
+    headers: dict[bytes, bytes] = {}
     if request.etag:
-        headers["If-None-Match"] = request.etag
+        headers[b"If-None-Match"] = _header_bytes(request.etag)
     if request.last_modified:
-        headers["If-Modified-Since"] = request.last_modified
+        headers[b"If-Modified-Since"] = _header_bytes(request.last_modified)
     return headers
+
+
+def _header_bytes(value: str) -> bytes:
+    """A validator as bytes: httpx encodes a str header value as ASCII, raising otherwise.
+
+    httpx decoded the response header as UTF-8 when valid, else as Latin-1. Re-encoding as
+    Latin-1 gives the server's own bytes back in the second case (the usual one: most servers
+    write headers as Latin-1); a value beyond Latin-1 can only have come from UTF-8.
+    """
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 def _result(
@@ -411,6 +428,8 @@ def _read_file(request: FetchRequest, max_bytes: int, clock: Clock) -> FetchResu
         raise FetchError(request.url, f"no such file: {path}") from exc
     except PermissionError as exc:
         raise FetchError(request.url, f"permission denied: {path}") from exc
+    except ValueError as exc:  # a NUL byte in the path, e.g. from "file:///a%00b"
+        raise FetchError(request.url, f"invalid file path {str(path)!r}: {exc}") from exc
     except OSError as exc:
         raise FetchError(request.url, f"could not read file {path}: {exc.strerror or exc}") from exc
     return FetchResult(

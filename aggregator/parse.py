@@ -50,8 +50,16 @@ _BENIGN_BOZO = (NonXMLContentType, CharacterEncodingOverride)
 # C0 controls (bar tab/newline/CR), DEL and lone surrogates: not allowed in XML, rejected by
 # PostgreSQL text columns and by UTF-8 encoders, yet feedparser's loose parser can emit them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-_TAG = re.compile(r"<(?:/?[A-Za-z][^<>]*|!--.*?--)>", re.DOTALL)
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+# Tag stripping for plain text. The lazy comment and script/style patterns rescan to the end
+# of the text from every opener that has no closer, so they only ever run where one can close
+# (see _strip_tags, _strip_script_and_style): otherwise a title of repeated "<script" or
+# "<!--" takes quadratic time (minutes for a few hundred kB).
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_TAG_OR_COMMENT = re.compile(r"<(?:/?[A-Za-z][^<>]*|!--.*?--)>", re.DOTALL)
+_SCRIPT_OR_STYLE_OPEN = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_SCRIPT_OR_STYLE_CLOSE = {
+    name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
+}
 # Browsers ignore whitespace and controls inside a URL scheme ("java\tscript:").
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
 _BAD_URL_PREFIXES = ("javascript:", "vbscript:", "livescript:", "data:")
@@ -72,6 +80,11 @@ _BOMS = (
 _XML_DECL_STARTS = tuple(
     "<?xml".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
+# A numeric character reference, digits only (after "&#"), in an ASCII-compatible encoding.
+_CHAR_REF = re.compile(rb"&#([xX][0-9A-Fa-f]+|[0-9]+)")
+# Ids are primary-key columns: PostgreSQL refuses an index entry over ~2.7 kB (SQLite has no
+# limit), so a longer id (a guid or link of many kB) is replaced by its hash.
+_MAX_ID_BYTES = 1024
 
 
 # ---------------------------------------------------------------- public API
@@ -141,7 +154,7 @@ def _run_feedparser(content: bytes, *, url: str, base: str, headers: Mapping[str
         response_headers["content-language"] = language
     try:
         return feedparser.parse(
-            io.BytesIO(content),
+            io.BytesIO(_replace_bad_char_refs(content)),
             response_headers=response_headers,
             sanitize_html=True,
             resolve_relative_uris=True,
@@ -150,6 +163,28 @@ def _run_feedparser(content: bytes, *, url: str, base: str, headers: Mapping[str
         # feedparser is a large hand-written parser fed hostile input; a bug in it must
         # fail this one feed as a ParseError, never the whole polling cycle.
         raise ParseError(url, f"feed parser failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _replace_bad_char_refs(content: bytes) -> bytes:
+    """Turn references to surrogates or past U+10FFFF ("&#xD800;") into U+FFFD.
+
+    They are not well-formed XML, and feedparser's fallback parser calls chr() on them and
+    encodes the result: one such reference raised there and lost the whole feed.
+    """
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        return b"&#xFFFD" if _is_bad_code_point(match.group(1)) else match.group()
+
+    return _CHAR_REF.sub(replace, content) if b"&#" in content else content
+
+
+def _is_bad_code_point(digits: bytes) -> bool:
+    hexadecimal = digits[:1] in (b"x", b"X")
+    number = (digits[1:] if hexadecimal else digits).lstrip(b"0") or b"0"
+    if len(number) > 7:  # past U+10FFFF in either base (and int() refuses huge strings)
+        return True
+    code = int(number, 16 if hexadecimal else 10)
+    return 0xD800 <= code <= 0xDFFF or code > 0x10FFFF
 
 
 def _get(mapping: Any, key: str) -> Any:
@@ -199,7 +234,7 @@ def _entry(raw: Any, base: str) -> ParsedEntry:
     content = _content(_get(raw, "content"), summary)
     entry_id = _clean(_get(raw, "id")).strip() or link or _hash_id(title, content or summary)
     return ParsedEntry(
-        entry_id=entry_id,
+        entry_id=_bounded_id(entry_id),
         title=title,
         link=link,
         summary=summary,
@@ -232,6 +267,13 @@ def _detail_type(detail: Any) -> str:
 
 def _hash_id(title: str, body: str) -> str:
     return "sha256:" + hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()
+
+
+def _bounded_id(entry_id: str) -> str:
+    encoded = entry_id.encode()
+    if len(encoded) <= _MAX_ID_BYTES:
+        return entry_id
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
 def _categories(tags: Any) -> tuple[str, ...]:
@@ -286,9 +328,40 @@ def _plain_text(value: Any) -> str:
     text = _clean(value)
     if "<" in text or "&" in text:
         for _ in range(2):
-            text = _TAG.sub("", _SCRIPT_OR_STYLE.sub("", text))
+            text = _strip_tags(_strip_script_and_style(text))
             text = _CONTROL.sub("", html.unescape(text))
     return " ".join(text.split())
+
+
+def _strip_script_and_style(text: str) -> str:
+    r"""Drop each <script>/<style> opener through the next closer of its name, in linear time.
+
+    The same as re.sub(r"<(script|style)\b.*?</\1\s*>", "", text, flags=re.I | re.S), but
+    an opener without a closer is tried once per name, not rescanned to the end each time.
+    """
+    kept: list[str] = []
+    pos = 0
+    unclosed: set[str] = set()
+    for opener in _SCRIPT_OR_STYLE_OPEN.finditer(text):
+        name = opener.group(1).lower()
+        if opener.start() < pos or name in unclosed:
+            continue
+        closer = _SCRIPT_OR_STYLE_CLOSE[name].search(text, opener.end())
+        if closer is None:
+            unclosed.add(name)  # so no later opener of this name has one either
+            continue
+        kept.append(text[pos : opener.start()])
+        pos = closer.end()
+    kept.append(text[pos:])
+    return "".join(kept)
+
+
+def _strip_tags(text: str) -> str:
+    """Drop tags and comments. No comment can close after the last "-->" (and no match
+    spans its ">"), so the comment pattern only runs on the text up to there."""
+    last = text.rfind("-->")
+    cut = last + 3 if last >= 0 else 0
+    return _TAG_OR_COMMENT.sub("", text[:cut]) + _TAG.sub("", text[cut:])
 
 
 def _html(value: Any, media_type: str) -> str:

@@ -154,6 +154,40 @@ def test_304_with_new_validators_replaces_them(httpserver: HTTPServer) -> None:
     assert (result.etag, result.last_modified) == ('"v2"', "x")
 
 
+def test_non_ascii_validators_go_back_as_the_server_sent_them(httpserver: HTTPServer) -> None:
+    # Regression: httpx encodes str header values as ASCII, so a stored ETag with "é" in
+    # it raised UnicodeEncodeError out of fetch() (and so out of fetch_all) on every poll.
+    def handler(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"café"':
+            return Response(b"", status=304)
+        # werkzeug, like most servers, writes header values as Latin-1.
+        return Response(ATOM, headers={"ETag": '"café"'})
+
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    url = httpserver.url_for("/feed")
+
+    first = fetch(url)
+    second = fetch(FetchRequest(url, etag=first.etag))
+
+    assert first.etag == '"café"'
+    assert (second.status, second.content) == (304, None)
+
+
+def test_validator_beyond_latin1_is_sent_as_utf8() -> None:
+    sent: list[bytes] = []
+
+    def app(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.raw[-1][1])
+        return httpx.Response(304)
+
+    result = fetch(
+        FetchRequest("http://feeds.test/rss", etag='"新闻"'), transport=httpx.MockTransport(app)
+    )
+
+    assert result.status == 304
+    assert sent == ['"新闻"'.encode()]
+
+
 # ---------------------------------------------------------------- redirects
 
 
@@ -225,6 +259,18 @@ def test_redirect_to_an_invalid_port_is_an_error() -> None:
     error = fetch_error("http://feeds.test/feed", transport=httpx.MockTransport(app))
 
     assert "invalid URL http://feeds.test:99999/feed" in str(error)
+
+
+def test_invalid_punycode_host_is_a_fetch_error() -> None:
+    # Regression: httpx let idna's InvalidCodepoint (a UnicodeError) escape, for the feed URL
+    # itself and for a redirect Location, which it resolves even when not following it.
+    def app(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "http://xn--a.test/feed"})
+
+    for url in ("http://feeds.test/feed", "http://xn--a.test/feed"):
+        error = fetch_error(url, transport=httpx.MockTransport(app))
+        assert error.url == url
+        assert "invalid URL" in str(error)
 
 
 def test_redirect_without_location_is_an_error(httpserver: HTTPServer) -> None:
@@ -534,6 +580,15 @@ def test_missing_local_file(tmp_path: Path) -> None:
         error = fetch_error(url)
         assert "no such file" in str(error)
         assert error.url == url
+
+
+@pytest.mark.parametrize("url", ["file:///tmp/feed%00.xml", "/tmp/feed\x00.xml"])
+def test_nul_byte_in_a_local_path_is_a_fetch_error(url: str) -> None:
+    # Regression: Path.stat() raises ValueError ("embedded null byte"), not OSError.
+    error = fetch_error(url)
+
+    assert "invalid file path" in str(error)
+    assert error.url == url
 
 
 def test_local_file_over_the_cap_and_directory(feed_file: tuple[Path, str]) -> None:

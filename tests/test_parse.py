@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -418,6 +419,26 @@ def test_id_falls_back_to_link_then_to_a_stable_hash() -> None:
     assert retitled.entries[1].entry_id != hashed
 
 
+def test_overlong_ids_are_replaced_by_their_hash() -> None:
+    # Regression: a guid (or link standing in for one) of several kB became an entries
+    # primary key that PostgreSQL refuses ("index row size exceeds btree maximum").
+    guid, link = "g" * 5000, "https://a.example/" + "p" * 5000
+    content = rss(
+        f"<item><title>a</title><guid>{guid}</guid></item>"
+        f"<item><title>b</title><link>{link}</link></item>"
+        f"<item><title>c</title><guid>{'k' * 1024}</guid></item>"
+    )
+    first = parse_bytes(content, url=URL)
+    again = parse_bytes(content, url=URL)
+    long_guid, long_link, at_limit = (e.entry_id for e in first.entries)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", long_guid)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", long_link)
+    assert long_guid != long_link
+    assert at_limit == "k" * 1024
+    assert [e.entry_id for e in again.entries] == [e.entry_id for e in first.entries]
+    assert first.entries[1].link == link
+
+
 # ---------------------------------------------------------------- dates
 
 
@@ -519,6 +540,36 @@ def test_title_is_plain_text() -> None:
     title = "  Tom &amp;amp; Jerry\n\t&lt;i&gt;return&lt;/i&gt;  &#8212; x &lt; y "
     content = rss(f"<item><title>{title}</title></item>")
     assert parse_bytes(content, url=URL).entries[0].title == "Tom & Jerry return — x < y"
+
+
+@pytest.mark.parametrize(
+    ("unit", "kept"),
+    [("&lt;script", ""), ("&lt;style x", "<style x"), ("&lt;!--", "<!--")],
+    ids=["script-closed-at-the-end", "style", "comment"],
+)
+def test_unclosed_openers_in_a_title_take_linear_time(unit: str, kept: str) -> None:
+    # Regression: the lazy script/style and comment patterns rescanned to the end of the
+    # title from every unclosed opener: ~60 s for this title, hours for a few MB.
+    content = rss(f"<item><guid>1</guid><title>{unit * 30_000}&lt;/script&gt;</title></item>")
+    started = time.perf_counter()
+    title = parse_bytes(content, url=URL).entries[0].title
+    assert time.perf_counter() - started < 2
+    assert title == kept * 30_000
+
+
+def test_invalid_character_references_do_not_lose_the_feed() -> None:
+    # Regression: feedparser's fallback parser raised on chr(0xD800) / chr(0x110000), so a
+    # single such reference made the whole feed a ParseError.
+    content = rss(
+        "<item><guid>1</guid><title>a&#xD800;b &#1114112; &#x0000041; &#99999999999;</title>"
+        "</item><item><guid>2&#xdfff;</guid><title>two</title></item>"
+    )
+    feed = parse_bytes(content, url=URL)
+    assert [(e.entry_id, e.title) for e in feed.entries] == [
+        ("1", "a\ufffdb \ufffd A \ufffd"),
+        ("2\ufffd", "two"),
+    ]
+    assert_well_formed(feed)
 
 
 def test_summary_and_content_are_kept_apart() -> None:

@@ -234,6 +234,25 @@ def test_sqlite_creates_the_directory_and_uses_wal_with_foreign_keys(tmp_path: P
         assert conn.execute("SELECT count(*) FROM entry_topics").fetchone()[0] == 0
 
 
+def test_sqlite_open_waits_while_another_connection_is_creating_the_file(tmp_path: Path) -> None:
+    # Regression: switching a not-yet-WAL file to WAL while another connection holds its
+    # write lock gets SQLITE_BUSY at once, busy_timeout or not, so two processes opening a
+    # fresh database together failed now and then with "database is locked".
+    path = tmp_path / "agg.db"
+    creator = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        creator.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.3, creator.execute, ["COMMIT"])
+        release.start()
+        opened = open_store(f"sqlite:///{path}")
+        opened.close()
+        release.join()
+    finally:
+        creator.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_unusable_sqlite_path_is_a_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where a directory should be")
@@ -290,6 +309,59 @@ def test_recording_for_an_unknown_feed_is_a_storage_error_and_writes_nothing(
     assert store.entries() == []
 
 
+def test_lone_surrogate_is_a_storage_error(store: Store) -> None:
+    # Regression: sqlite3 and psycopg raise UnicodeEncodeError themselves, which SQLAlchemy
+    # passes on unwrapped, so it escaped the StorageError boundary.
+    store.sync_feeds([FeedConfig(FEED_A)], T0)
+    with pytest.raises(StorageError) as caught:
+        store.record_failure(FEED_A, "bad \udcff byte", status=None, next_due_at=T0, now=T0)
+    assert isinstance(caught.value.__cause__, UnicodeEncodeError)
+    assert store.feed(FEED_A).error_count == 0  # type: ignore[union-attr]
+
+
+def test_extreme_dates_round_trip_whatever_the_session_time_zone(db_url: str) -> None:
+    # Regression: psycopg returns timestamptz in the session's TimeZone, where years 1 and
+    # 9999 UTC can fall outside datetime's range; storing worked, every read then failed.
+    url = make_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        options = url.query.get("options", "")
+        # UTC+14 now, LMT -10:29 before 1901: both ends fall off datetime's range.
+        url = url.update_query_dict({"options": f"{options} -ctimezone=Pacific/Kiritimati"})
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    opened = open_store(url.render_as_string(hide_password=False))
+    try:
+        opened.sync_feeds([FeedConfig(FEED_A)], T0)
+        store_feed(
+            opened,
+            FEED_A,
+            parsed_entry("first", published=first, updated=last),
+            parsed_entry("last", published=last, updated=first),
+        )
+        assert [(e.entry_id, e.published, e.updated) for e in opened.entries()] == [
+            ("last", last, first),
+            ("first", first, last),
+        ]
+    finally:
+        opened.close()
+
+
+def test_big_bodies_and_ids_at_the_parse_limit_are_stored(store: Store) -> None:
+    # parse.py hands over ids of up to 1024 bytes (longer ones are hashed): they must fit
+    # PostgreSQL's primary-key indexes even when incompressible, topics and digests included.
+    store.sync_feeds([FeedConfig(FEED_A)], T0)
+    entry_id = os.urandom(512).hex()
+    body = os.urandom(2_500_000).hex()  # 5 MB
+    store_feed(
+        store, FEED_A, parsed_entry(entry_id, content=body), topics={entry_id: (match("t"),)}
+    )
+    key = EntryKey(FEED_A, entry_id)
+    store.record_delivery(issue("s1", T0, at(1), key), "<m>", "a@x.org", at(1))
+    (stored,) = store.entries(topic="t")
+    assert (stored.entry_id, stored.content) == (entry_id, body)
+    assert store.sent_entry_keys("daily") == {key}
+
+
 # ---------------------------------------------------------------- feeds
 
 
@@ -320,6 +392,30 @@ def test_sync_adds_deactivates_and_reactivates_feeds(store: Store) -> None:
     assert revived.title == f"Own title of {FEED_B}"  # no config title: the feed's own
     # An already-active feed keeps its schedule.
     assert store.feed(FEED_A).next_due_at == T0  # type: ignore[union-attr]
+
+
+def test_sync_racing_another_process_adding_the_same_feed(db_url: str, store: Store) -> None:
+    # Regression: on PostgreSQL (READ COMMITTED, no write lock up front) two processes that
+    # start together both found the feed missing and the second INSERT failed the startup.
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite's BEGIN IMMEDIATE already serializes the two syncs")
+    other = open_store(db_url)
+    raced: list[bool] = []
+
+    def other_process_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO feeds") and not raced:
+            raced.append(True)
+            other.sync_feeds([FeedConfig(FEED_A, title="other")], T0)
+
+    engine = store._engine
+    event.listen(engine, "before_cursor_execute", other_process_first)
+    try:
+        store.sync_feeds([FeedConfig(FEED_A, title="mine")], T0)
+    finally:
+        event.remove(engine, "before_cursor_execute", other_process_first)
+        other.close()
+    assert raced == [True]
+    assert [f.url for f in store.feeds()] == [FEED_A]
 
 
 def test_feed_lookup_of_missing_url_is_none(store: Store) -> None:

@@ -50,7 +50,9 @@ def _storage_errors(
     def wrapper(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(self, *args, **kwargs)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, UnicodeEncodeError) as exc:
+            # The drivers raise UnicodeEncodeError for a lone surrogate in a str parameter
+            # themselves, and SQLAlchemy passes it on unwrapped.
             raise StorageError(f"{self.display_url}: {method.__name__} failed: {exc}") from exc
 
     return wrapper
@@ -117,8 +119,9 @@ class Store:
                 for url, row in stored.items()
                 if row.active and url not in wanted
             ]
-            if new:
-                conn.execute(insert(feeds), new)
+            # Not a plain INSERT: on PostgreSQL, another process starting with the same
+            # feeds.yaml may add the same feed between our read and this write.
+            digests.insert_ignore(conn, feeds, new)
             for rows in (revived, retitled, retired):
                 if rows:
                     conn.execute(update(feeds).where(feeds.c.url == bindparam("b_url")), rows)
