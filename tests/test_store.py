@@ -338,8 +338,9 @@ def test_extreme_dates_round_trip_whatever_the_session_time_zone(db_url: str) ->
             parsed_entry("first", published=first, updated=last),
             parsed_entry("last", published=last, updated=first),
         )
+        # `published` in the future is clamped to when it was seen; `updated` is kept as given.
         assert [(e.entry_id, e.published, e.updated) for e in opened.entries()] == [
-            ("last", last, first),
+            ("last", T0, first),
             ("first", first, last),
         ]
     finally:
@@ -712,7 +713,7 @@ def test_prune_deletes_only_entries_old_by_both_dates(store: Store) -> None:
         topics={"old": (match("war"),)},
         now=T0,
     )
-    store_feed(store, FEED_A, parsed_entry("fresh", published=cutoff), now=T0)
+    store_feed(store, FEED_A, parsed_entry("fresh", published=cutoff), now=cutoff)
     # Seen after the cutoff, although published long before it.
     store_feed(
         store, FEED_A, parsed_entry("late-find", published=old), now=cutoff + timedelta(days=1)
@@ -807,3 +808,11 @@ def test_plan_upsert_splits_new_updated_unchanged() -> None:
     assert plan.unchanged == 1
     assert plan.inserts[0]["first_seen_at"] == at(5)
     assert "first_seen_at" not in plan.updates[0]
+
+
+def test_future_dates_are_clamped_to_first_seen() -> None:
+    future = dataclasses.replace(parsed_entry("future"), published=datetime(9999, 1, 1, tzinfo=UTC))
+    plan = plan_upsert(FEED_A, dedupe([future, parsed_entry("past")]), {}, at(5))
+    published = {row["entry_id"]: row["published"] for row in plan.inserts}
+    assert published["future"] == at(5)
+    assert published["past"] < at(5)

@@ -122,7 +122,9 @@ def _content_values(
         "link": entry.link,
         "summary": entry.summary,
         "content": entry.content,
-        "published": entry.published or entry.updated or fallback_published,
+        # A date in the future (bad clocks, typos like 9999) would pin an entry to the top of
+        # every output and out of reach of retention; it is known no later than now.
+        "published": min(entry.published or entry.updated or fallback_published, now),
         "updated": entry.updated,
         "last_changed_at": now,
         "author": entry.author,
