@@ -52,6 +52,8 @@ ACCEPT = (
     "application/xml;q=0.8, text/xml;q=0.8, application/feed+json;q=0.7, */*;q=0.1"
 )
 MAX_REDIRECTS = 10
+# One hop may take this many `timeout`s in all (connect + every read), once it holds its slots.
+WHOLE_FETCH_TIMEOUTS = 4
 
 _PERMANENT_REDIRECTS = frozenset({301, 308})
 # The body we hand on is decoded, so these would describe bytes the caller never sees.
@@ -163,13 +165,19 @@ class Fetcher:
     async def _exchange(self, request: FetchRequest, url: str) -> _Hop:
         """One request/response on one URL, with the limits held for just this hop."""
         headers = _conditional_headers(request)
+        deadline = self._seconds * WHOLE_FETCH_TIMEOUTS
         try:
             async with (
                 self._host_slot(url),
                 self._global,
+                asyncio.timeout(deadline),
                 self._client.stream("GET", url, headers=headers) as response,
             ):
                 return await self._read(request, response)
+        except TimeoutError as exc:
+            # Each read was within the timeout, but a trickling server would hold a slot forever.
+            message = f"gave up after {_seconds_text(deadline)}: the server is sending too slowly"
+            raise FetchError(request.url, message) from exc
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             raise FetchError(request.url, _describe_error(exc, self._seconds)) from exc
         except UnicodeError as exc:

@@ -380,6 +380,26 @@ def test_slow_server_times_out(httpserver: HTTPServer) -> None:
     assert error.status is None
 
 
+def test_trickling_server_is_abandoned_at_the_whole_fetch_deadline(
+    httpserver: HTTPServer,
+) -> None:
+    def trickle(request: Request) -> Response:
+        def body() -> Iterator[bytes]:
+            for _ in range(60):  # 3 s in all, each byte far within the read timeout
+                time.sleep(0.05)
+                yield b" "
+
+        return Response(body(), content_type="application/xml")
+
+    httpserver.expect_request("/trickle").respond_with_handler(trickle)
+
+    error = fetch_error(
+        httpserver.url_for("/trickle"), fetch_settings=settings(timeout=timedelta(seconds=0.5))
+    )
+
+    assert "gave up after 2s: the server is sending too slowly" in str(error)
+
+
 def test_closed_port_is_connection_refused() -> None:
     url = f"http://127.0.0.1:{closed_port()}/feed"
 
