@@ -160,7 +160,7 @@ class Aggregator:
             [by_url[f.url] for f in due],
             results,
             topics=self._topics,
-            error_counts={f.url: f.error_count for f in due},
+            stored={f.url: f for f in due},
             now=self._clock(),
         )
         if on_progress:

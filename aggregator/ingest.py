@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from .config import FeedConfig
 from .errors import FetchError, ParseError, StorageError
-from .models import FetchResult, ParsedFeed, TopicMatch, UpsertStats
+from .models import Feed, FetchResult, ParsedFeed, TopicMatch, UpsertStats
 from .parse import parse_feed
 from .polling import next_poll, parse_retry_after
 from .store import Store
@@ -97,17 +97,18 @@ def ingest_result(
     result: FetchResult | FetchError,
     *,
     topics: CompiledTopics,
-    error_count: int,
+    stored: Feed,
     now: datetime,
 ) -> FeedOutcome:
     """Store one fetch outcome; a broken feed is recorded as a failure, never raised."""
-    title = feed.title or feed.url
+    title = feed.title or stored.display_title
+    error_count = stored.error_count
     if isinstance(result, FetchError):
-        return _record_failure(store, feed, str(result), result.status, error_count, now)
+        return _record_failure(store, feed, title, str(result), result.status, error_count, now)
     try:
         parsed = None if result.not_modified else parse_feed(result)
     except ParseError as exc:
-        return _record_failure(store, feed, str(exc), result.status, error_count, now)
+        return _record_failure(store, feed, title, str(exc), result.status, error_count, now)
     assignments = classify_entries(parsed, topics, feed.topics) if parsed else {}
     retry_after = parse_retry_after(result.headers.get("retry-after"), now)
     due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, retry_after=retry_after)
@@ -118,7 +119,8 @@ def ingest_result(
     except StorageError as exc:
         # One feed's data must not stop the others; a dead database fails again just below.
         log.exception("could not store %s", feed.url)
-        return _record_failure(store, feed, f"storage: {exc}", result.status, error_count, now)
+        message = f"storage: {exc}"
+        return _record_failure(store, feed, title, message, result.status, error_count, now)
     if parsed is None:
         state: OutcomeState = "not-modified"
     else:
@@ -131,6 +133,7 @@ def ingest_result(
 def _record_failure(
     store: Store,
     feed: FeedConfig,
+    title: str,
     message: str,
     status: int | None,
     error_count: int,
@@ -139,7 +142,7 @@ def _record_failure(
     due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, error_count=error_count + 1)
     store.record_failure(feed.url, message, status=status, next_due_at=due, now=now)
     log.info("%s", message)
-    return FeedOutcome(feed.url, feed.title or feed.url, "failed", status=status, error=message)
+    return FeedOutcome(feed.url, title, "failed", status=status, error=message)
 
 
 def ingest_all(
@@ -148,13 +151,11 @@ def ingest_all(
     results: Sequence[FetchResult | FetchError],
     *,
     topics: CompiledTopics,
-    error_counts: Mapping[str, int],
+    stored: Mapping[str, Feed],
     now: datetime,
 ) -> FetchReport:
     outcomes = tuple(
-        ingest_result(
-            store, feed, result, topics=topics, error_count=error_counts.get(feed.url, 0), now=now
-        )
+        ingest_result(store, feed, result, topics=topics, stored=stored[feed.url], now=now)
         for feed, result in zip(feeds, results, strict=True)
     )
     return FetchReport(outcomes)
