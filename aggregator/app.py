@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import jinja2
 
-from .config import Config, DigestConfig, FeedConfig, load_config
+from .config import Config, DigestConfig, load_config
 from .deliver import deliver_issue
 from .digest import issue_window, plan_issue
 from .errors import AggregatorError, ConfigError, ConfigProblem, DeliveryError, UnknownIdError
@@ -26,12 +26,10 @@ from .fetch import fetch_all as fetch_requests
 from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
 from .models import (
     Clock,
-    Entry,
     Feed,
     FetchRequest,
     RenderedIssue,
     SentIssue,
-    TopicMatch,
     utc_now,
 )
 from .publish import plan_outputs, write_outputs
@@ -116,22 +114,18 @@ class Aggregator:
         new = load_config(self._config.path)
         if new == self._config:
             return False
-        topics_changed = new.topics != self._config.topics or _hints(new) != _hints(self._config)
+        hints = _hints(new)
+        topics_changed = new.topics != self._config.topics or hints != _hints(self._config)
         self._config = new
         self._topics = compile_topics(new.topics)
         self._templates = None
         self._store.sync_feeds(new.feeds, self._clock())
         if topics_changed:
-            count = self._store.reclassify(self._classify_stored)
+            count = self._store.reclassify(
+                lambda entry: classify_entry(entry, self._topics, hints.get(entry.feed_url, ()))
+            )
             log.info("topic rules changed: %d stored entries re-classified", count)
         return True
-
-    def _classify_stored(self, entry: Entry) -> tuple[TopicMatch, ...]:
-        feed = self._feed_config(entry.feed_url)
-        return classify_entry(entry, self._topics, feed.topics if feed else ())
-
-    def _feed_config(self, url: str) -> FeedConfig | None:
-        return next((f for f in self._config.feeds if f.url == url), None)
 
     # ------------------------------------------------------------ fetch
 

@@ -150,6 +150,8 @@ def test_a_removed_topic_stops_being_published(
     topics = tmp_path / "output" / "topics"
     assert sorted(p.name for p in topics.iterdir()) == ["gadgets.atom", "ukraine-war.atom"]
     assert topics / "tech.atom" in changed
+    # stored entries were re-classified under the renamed topic
+    assert TECH.title in (topics / "gadgets.atom").read_text()
 
 
 def test_unreachable_feeds_fail_cleanly_and_the_cycle_finishes(
