@@ -44,11 +44,18 @@ class ConfigError(AggregatorError):
 
 
 class FetchError(AggregatorError):
-    """A feed could not be retrieved."""
+    """A feed could not be retrieved.
 
-    def __init__(self, url: str, message: str, *, status: int | None = None) -> None:
+    ``retry_after`` is the server's Retry-After header, verbatim, when it sent one
+    (typically with 429 or 503): polling honours it before its own backoff.
+    """
+
+    def __init__(
+        self, url: str, message: str, *, status: int | None = None, retry_after: str | None = None
+    ) -> None:
         self.url = url
         self.status = status
+        self.retry_after = retry_after
         super().__init__(f"{url}: {message}")
 
 

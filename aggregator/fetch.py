@@ -198,7 +198,12 @@ class Fetcher:
         if status == 304:
             return _Hop(status, headers, None, None)
         if not 200 <= status < 300:
-            raise FetchError(request.url, _status_text(response), status=status)
+            raise FetchError(
+                request.url,
+                _status_text(response),
+                status=status,
+                retry_after=response.headers.get("retry-after"),
+            )
         return _Hop(status, headers, await self._body(request, response), None)
 
     async def _body(self, request: FetchRequest, response: httpx.Response) -> bytes:

@@ -101,48 +101,61 @@ def ingest_result(
     now: datetime,
 ) -> FeedOutcome:
     """Store one fetch outcome; a broken feed is recorded as a failure, never raised."""
-    title = feed.title or stored.display_title
-    error_count = stored.error_count
-    if isinstance(result, FetchError):
-        return _record_failure(store, feed, title, str(result), result.status, error_count, now)
     try:
-        parsed = None if result.not_modified else parse_feed(result)
-    except ParseError as exc:
-        return _record_failure(store, feed, title, str(exc), result.status, error_count, now)
+        if isinstance(result, FetchError):
+            raise result
+        return _store_fetched(store, feed, result, topics=topics, stored=stored, now=now)
+    except (FetchError, ParseError, StorageError) as exc:
+        # One feed's failure must not stop the others; a dead database fails again just below.
+        if isinstance(exc, StorageError):
+            log.exception("could not store %s", feed.url)
+        return _record_failure(store, feed, result, exc, stored=stored, now=now)
+
+
+def _store_fetched(
+    store: Store,
+    feed: FeedConfig,
+    result: FetchResult,
+    *,
+    topics: CompiledTopics,
+    stored: Feed,
+    now: datetime,
+) -> FeedOutcome:
+    parsed = None if result.not_modified else parse_feed(result)
     assignments = classify_entries(parsed, topics, feed.topics) if parsed else {}
     retry_after = parse_retry_after(result.headers.get("retry-after"), now)
     due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, retry_after=retry_after)
-    try:
-        stats = store.record_success(
-            feed.url, result, parsed, assignments, next_due_at=due, now=now
-        )
-    except StorageError as exc:
-        # One feed's data must not stop the others; a dead database fails again just below.
-        log.exception("could not store %s", feed.url)
-        message = f"storage: {exc}"
-        return _record_failure(store, feed, title, message, result.status, error_count, now)
+    stats = store.record_success(feed.url, result, parsed, assignments, next_due_at=due, now=now)
     if parsed is None:
-        state: OutcomeState = "not-modified"
-    else:
-        state = "changed" if stats.changed else "unchanged"
-        title = feed.title or parsed.title or feed.url
-    warning = parsed.warning if parsed else None
-    return FeedOutcome(feed.url, title, state, stats, result.status, None, warning)
+        title = feed.title or stored.display_title
+        return FeedOutcome(feed.url, title, "not-modified", stats, result.status)
+    state: OutcomeState = "changed" if stats.changed else "unchanged"
+    title = feed.title or parsed.title or feed.url
+    return FeedOutcome(feed.url, title, state, stats, result.status, None, parsed.warning)
 
 
 def _record_failure(
     store: Store,
     feed: FeedConfig,
-    title: str,
-    message: str,
-    status: int | None,
-    error_count: int,
+    result: FetchResult | FetchError,
+    error: FetchError | ParseError | StorageError,
+    *,
+    stored: Feed,
     now: datetime,
 ) -> FeedOutcome:
-    due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, error_count=error_count + 1)
-    store.record_failure(feed.url, message, status=status, next_due_at=due, now=now)
+    message = f"storage: {error}" if isinstance(error, StorageError) else str(error)
+    retry_after = error.retry_after if isinstance(error, FetchError) else None
+    due = next_poll(
+        feed_url=feed.url,
+        now=now,
+        interval=feed.interval,
+        error_count=stored.error_count + 1,
+        retry_after=parse_retry_after(retry_after, now),
+    )
+    store.record_failure(feed.url, message, status=result.status, next_due_at=due, now=now)
     log.info("%s", message)
-    return FeedOutcome(feed.url, title, "failed", status=status, error=message)
+    title = feed.title or stored.display_title
+    return FeedOutcome(feed.url, title, "failed", status=result.status, error=message)
 
 
 def ingest_all(

@@ -95,9 +95,26 @@ def test_second_poll_is_conditional_and_parses_nothing(
         first = app.fetch(all_feeds=True)
         second = app.fetch(all_feeds=True)
     assert first.new_entries == 2
-    assert [o.state for o in second.outcomes] == ["not-modified"]
+    assert [(o.state, o.title) for o in second.outcomes] == [("not-modified", "Test Source")]
     assert feed.requests[1]["If-None-Match"] == '"v1"'
     assert "aggregator" in feed.requests[0]["User-Agent"]
+
+
+def test_retry_after_on_503_postpones_the_next_poll(
+    tmp_path: Path, httpserver: HTTPServer, clock: FakeClock
+) -> None:
+    httpserver.expect_request("/busy.xml").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "7200"}
+    )
+    with open_app(make_config(tmp_path, [httpserver.url_for("/busy.xml")]), clock) as app:
+        [outcome] = app.fetch(all_feeds=True).outcomes
+        [feed] = app.status()
+        clock.advance(timedelta(hours=1))
+        due_after_an_hour = app.fetch().outcomes
+    assert (outcome.state, outcome.status) == ("failed", 503)
+    assert feed.next_due_at is not None
+    assert feed.next_due_at >= clock.now + timedelta(hours=1)  # 2 h after the 503
+    assert due_after_an_hour == ()
 
 
 def test_entry_edited_in_place_is_updated_not_duplicated(
