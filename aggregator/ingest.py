@@ -101,11 +101,11 @@ def ingest_result(
     now: datetime,
 ) -> FeedOutcome:
     """Store one fetch outcome; a broken feed is recorded as a failure, never raised."""
+    if isinstance(result, FetchError):
+        return _record_failure(store, feed, result, result, stored=stored, now=now)
     try:
-        if isinstance(result, FetchError):
-            raise result
         return _store_fetched(store, feed, result, topics=topics, stored=stored, now=now)
-    except (FetchError, ParseError, StorageError) as exc:
+    except (ParseError, StorageError) as exc:
         # One feed's failure must not stop the others; a dead database fails again just below.
         if isinstance(exc, StorageError):
             log.exception("could not store %s", feed.url)
