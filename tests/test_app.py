@@ -100,6 +100,27 @@ def test_second_poll_is_conditional_and_parses_nothing(
     assert "aggregator" in feed.requests[0]["User-Agent"]
 
 
+def test_an_html_page_is_a_clear_failure_and_other_feeds_go_on(
+    tmp_path: Path, httpserver: HTTPServer, feed: ConditionalFeed, clock: FakeClock
+) -> None:
+    httpserver.expect_request("/page").respond_with_data(
+        '<!DOCTYPE html><html><head><link rel="alternate" type="application/rss+xml" '
+        'href="/feed.xml"></head><body>Hi</body></html>',
+        content_type="text/html",
+    )
+    page = httpserver.url_for("/page")
+    config = make_config(tmp_path, [page, httpserver.url_for("/feed.xml")])
+    with open_app(config, clock) as app:
+        report = app.fetch(all_feeds=True)
+        status = {f.url: f for f in app.status()}
+    [failed] = report.failed
+    assert failed.url == page
+    assert "HTML page" in (failed.error or "")
+    assert httpserver.url_for("/feed.xml") in (failed.error or "")  # the feed it advertises
+    assert status[page].last_error == failed.error
+    assert report.new_entries == 2
+
+
 def test_retry_after_on_503_postpones_the_next_poll(
     tmp_path: Path, httpserver: HTTPServer, clock: FakeClock
 ) -> None:
