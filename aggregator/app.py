@@ -114,6 +114,12 @@ class Aggregator:
         new = load_config(self._config.path)
         if new == self._config:
             return False
+        if new.database_url != self._config.database_url:
+            # Moving state between databases under a running daemon would lose or fork it.
+            log.warning(
+                "feeds.yaml names another database; restart to use it (still on %s)",
+                self._store.display_url,
+            )
         hints = _hints(new)
         topics_changed = new.topics != self._config.topics or hints != _hints(self._config)
         self._config = new

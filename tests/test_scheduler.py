@@ -100,3 +100,15 @@ def test_a_failing_job_is_logged_and_the_daemon_survives(
     with caplog.at_level(logging.ERROR, logger="aggregator.scheduler"):
         daemon.send_digest("no-such-digest")
     assert "digest no-such-digest failed" in caplog.text
+
+
+def test_a_new_database_url_needs_a_restart(
+    tmp_path: Path, app: Aggregator, feed_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon_db = tmp_path / "state" / "d.db"
+    write_config(tmp_path, config_text(feed_url).replace("state/d.db", "state/other.db"))
+    with caplog.at_level(logging.WARNING, logger="aggregator.app"):
+        assert app.reload_config() is True
+    assert "restart to use it" in caplog.text
+    assert str(daemon_db) in app.store.display_url
+    assert not (tmp_path / "state" / "other.db").exists()
