@@ -39,8 +39,6 @@ from .topics import compile_topics
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[FeedOutcome], None]
-
 
 @dataclass(frozen=True)
 class DigestReport:
@@ -140,7 +138,6 @@ class Aggregator:
         *,
         all_feeds: bool = False,
         on_fetched: Callable[[str], None] | None = None,
-        on_progress: ProgressCallback | None = None,
     ) -> FetchReport:
         """Poll the feeds that are due (or all active feeds) once and store what they hold."""
         now = self._clock()
@@ -163,9 +160,6 @@ class Aggregator:
             stored={f.url: f for f in due},
             now=self._clock(),
         )
-        if on_progress:
-            for outcome in report.outcomes:
-                on_progress(outcome)
         return report
 
     # ------------------------------------------------------------ publish
@@ -266,10 +260,9 @@ class Aggregator:
         *,
         send: bool = False,
         on_fetched: Callable[[str], None] | None = None,
-        on_progress: ProgressCallback | None = None,
     ) -> CycleReport:
         """Fetch every feed, publish, prune, and build each digest's next issue."""
-        report = self.fetch(all_feeds=True, on_fetched=on_fetched, on_progress=on_progress)
+        report = self.fetch(all_feeds=True, on_fetched=on_fetched)
         published = self.publish()
         self.prune()
         digests: list[DigestReport] = []

@@ -208,32 +208,43 @@ R = TypeVar("R")
 
 
 def _fetch_with_progress(aggregator: Aggregator, job: Callable[..., R]) -> R:
-    """Run ``job`` with a progress bar on a terminal, one line per feed otherwise."""
+    """Run ``job`` with a progress bar when stderr is a terminal."""
     total = len(aggregator.config.feeds)
     if not sys.stderr.isatty() or total < 2:
-        return job(on_progress=_echo_outcome)
+        return job()
     with click.progressbar(length=total, label="Fetching", file=sys.stderr) as bar:
-        return job(on_fetched=lambda _url: bar.update(1), on_progress=_echo_outcome)
+        return job(on_fetched=lambda _url: bar.update(1))
 
 
-def _echo_outcome(outcome: FeedOutcome) -> None:
-    if outcome.state == "failed":
-        click.echo(click.style("✗ ", fg="red") + f"{outcome.title}: {outcome.error}", err=True)
-        return
-    detail = {
-        "changed": f"{outcome.stats.new} new, {outcome.stats.updated} updated",
-        "unchanged": "no changes",
-        "not-modified": "not modified (304)",
-    }[outcome.state]
-    warning = f"  [warning: {outcome.warning}]" if outcome.warning else ""
-    click.echo(click.style("✓ ", fg="green") + f"{outcome.title}: {detail}{warning}", err=True)
+_RESULT_TEXT = {
+    "changed": "new entries",
+    "unchanged": "no changes",
+    "not-modified": "not modified",
+    "failed": "FAILED",
+}
 
 
 def _print_fetch_summary(report: FetchReport) -> None:
+    """One row per feed, then the totals."""
+    if report.outcomes:
+        header = ("feed", "result", "new", "updated", "note")
+        _print_table(header, [_outcome_row(o) for o in report.outcomes])
     ok = len(report.outcomes) - len(report.failed)
     click.echo(
         f"{len(report.outcomes)} feed(s) polled: {ok} ok, {len(report.failed)} failed; "
         f"{report.new_entries} new, {report.updated_entries} updated entries"
+    )
+
+
+def _outcome_row(outcome: FeedOutcome) -> tuple[str, ...]:
+    failed = outcome.state == "failed"
+    note = outcome.error if failed else (f"warning: {outcome.warning}" if outcome.warning else "")
+    return (
+        outcome.title[:40],
+        _RESULT_TEXT[outcome.state],
+        "-" if failed else str(outcome.stats.new),
+        "-" if failed else str(outcome.stats.updated),
+        (note or "")[:80],
     )
 
 
@@ -292,11 +303,14 @@ def _print_status_table(feeds: Sequence[Feed]) -> None:
         )
         for feed in feeds
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    _print_table(header, rows)
+
+
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
-        )
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
 
 
 def _short_time(value: Any) -> str:

@@ -84,7 +84,9 @@ def test_fetch_status_export(config: Path) -> None:
     code, out, err = invoke(config, "fetch", "--all")
     assert code == 0, err
     assert "1 feed(s) polled: 1 ok, 0 failed; 2 new" in out
-    assert "Local source: 2 new" in err
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["feed", "result", "new", "updated", "note"]
+    assert row.split() == ["Local", "source", "new", "entries", "2", "0"]
 
     code, out, _ = invoke(config, "status", "--format", "json")
     [row] = json.loads(out)
