@@ -6,7 +6,6 @@ import dataclasses
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +34,6 @@ from aggregator.store import Store, open_store
 from aggregator.store.entries import content_hash, dedupe, plan_upsert
 from aggregator.store.schema import metadata
 
-PG_ENV = "AGGREGATOR_TEST_DATABASE_URL"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 FEED_A = "https://a.example/feed"
 FEED_B = "https://b.example/feed"
@@ -53,26 +51,10 @@ TABLES = {
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a fresh SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state' / 'aggregator.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set; PostgreSQL variant not run")
-    schema = f"test_store_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+@pytest.fixture
+def db_url(database_url: str) -> str:
+    """A URL to an empty database on each backend (conftest's ``database_url``)."""
+    return database_url
 
 
 @pytest.fixture
