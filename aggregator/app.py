@@ -8,52 +8,29 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from email.utils import formataddr
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import jinja2
 
-from .config import Config, DigestConfig, load_config
-from .deliver import deliver_issue
-from .digest import issue_window, plan_issue
-from .errors import AggregatorError, ConfigError, ConfigProblem, DeliveryError, UnknownIdError
+from .config import Config, DigestConfig, load_config, require_digest
+from .errors import AggregatorError, UnknownIdError
 from .fetch import fetch_all as fetch_requests
 from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
-from .models import (
-    Clock,
-    Feed,
-    FetchRequest,
-    RenderedIssue,
-    SentIssue,
-    utc_now,
-)
+from .models import Clock, Feed, FetchRequest, utc_now
+from .newsletter import DigestReport, DigestStatus, Newsletter
 from .publish import plan_outputs, write_outputs
-from .render import make_environment, render_issue, write_issue
+from .render import make_environment
 from .store import Store, open_store
+from .subscriptions import Subscribers
 from .topics import compile_topics
+from .web import WSGIApplication, make_app
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DigestReport:
-    """What building (and maybe sending) one digest issue did."""
-
-    digest_id: str
-    rendered: RenderedIssue
-    paths: tuple[Path, ...]
-    sent_to: tuple[str, ...] = ()
-    skipped_reason: str | None = None
-    errors: tuple[DeliveryError, ...] = ()
-
-    @property
-    def item_count(self) -> int:
-        return len(self.rendered.issue.items)
 
 
 @dataclass(frozen=True)
@@ -64,6 +41,10 @@ class CycleReport:
     published: tuple[Path, ...]
     digests: tuple[DigestReport, ...] = ()
     digest_errors: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def digests_failed(self) -> bool:
+        return bool(self.digest_errors) or any(r.failed for r in self.digests)
 
 
 class Aggregator:
@@ -76,10 +57,12 @@ class Aggregator:
         *,
         clock: Clock = utc_now,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._config = config
         self._store = store
         self._clock = clock
+        self._sleep = sleep
         self._transport = transport
         self._topics = compile_topics(config.topics)
         self._templates: jinja2.Environment | None = None
@@ -181,72 +164,43 @@ class Aggregator:
 
     # ------------------------------------------------------------ digests
 
-    def digest(self, digest_id: str, *, send: bool = False, write: bool = True) -> DigestReport:
-        """Build the next issue of a digest, write it to output/, and send it when asked."""
+    def digest(
+        self, digest_id: str, *, send: bool = False, write: bool = True
+    ) -> list[DigestReport]:
+        """Preview the next issue of a digest (into the state folder), or with ``send``
+        finish any unfinished issue and send the next one."""
         digest = self._require_digest(digest_id)
-        last = self._store.last_sent_issue(digest.id)
-        rendered = self._render_next_issue(digest, last)
-        if last is not None and rendered.issue.stamp == last.stamp:
-            # Stamps name files and delivery records; the sent issue keeps its own.
-            reason = "an issue of this digest was sent this minute; try again in a minute"
-            return DigestReport(digest_id, rendered, (), skipped_reason=reason)
-        paths = write_issue(rendered, self._config.output_dir) if write else ()
-        report = DigestReport(digest_id, rendered, paths)
         if not send:
-            return report
-        if not rendered.issue.items:
-            return replace(report, skipped_reason="no new items since the last issue; not sent")
-        return self._send(digest, report)
+            return [self._newsletter().preview(digest, write=write)]
+        return self._newsletter().send(digest)
+
+    def resume_digests(self) -> list[DigestReport]:
+        """Retry the deliveries that are due, of every unfinished issue (the daemon's job)."""
+        open_ids = {issue.digest_id for issue in self._store.ledger.open_issues()}
+        reports: list[DigestReport] = []
+        for digest in self._config.digests:
+            if digest.id in open_ids:
+                reports.extend(self._newsletter().send(digest, resume_only=True))
+        return reports
+
+    def subscribers(self) -> Subscribers:
+        return Subscribers(self._config, self._store.ledger, self._clock)
+
+    def web_app(self) -> WSGIApplication:
+        """The WSGI app over output/ with the unsubscribe endpoints."""
+        return make_app(
+            self._config.output_dir,
+            secret=self._config.secret_key,
+            unsubscriber=self.subscribers(),
+        )
 
     def _require_digest(self, digest_id: str) -> DigestConfig:
-        digest = self._config.digest(digest_id)
-        if digest is None:
-            known = ", ".join(d.id for d in self._config.digests) or "none"
-            raise UnknownIdError(f"no digest {digest_id!r} in {self._config.path} (known: {known})")
-        return digest
+        return require_digest(self._config, digest_id)
 
-    def _render_next_issue(self, digest: DigestConfig, last: SentIssue | None) -> RenderedIssue:
-        window = issue_window(digest, last, self._clock())
-        issue = plan_issue(
-            digest,
-            self._config.topics,
-            self._store.entries_seen_between(*window),
-            already_sent=self._store.sent_entry_keys(digest.id),
-            window=window,
+    def _newsletter(self) -> Newsletter:
+        return Newsletter(
+            self._config, self._store, self._template_env(), clock=self._clock, sleep=self._sleep
         )
-        return render_issue(
-            issue,
-            digest=digest,
-            site=self._config.site,
-            sender=self._sender(),
-            env=self._template_env(),
-        )
-
-    def _send(self, digest: DigestConfig, report: DigestReport) -> DigestReport:
-        smtp = self._config.smtp
-        if smtp is None:
-            raise _missing_smtp(self._config)
-        issue = report.rendered.issue
-        sent: list[str] = []
-
-        def delivered(recipient: str) -> None:
-            self._store.record_delivery(issue, report.rendered.message_id, recipient, self._clock())
-            sent.append(recipient)
-
-        errors = deliver_issue(
-            smtp,
-            report.rendered,
-            digest.to,
-            already_delivered=self._store.delivered_recipients(digest.id, issue.stamp),
-            on_delivered=delivered,
-        )
-        return replace(report, sent_to=tuple(sent), errors=tuple(errors))
-
-    def _sender(self) -> str:
-        if self._config.smtp is not None:
-            return self._config.smtp.sender
-        host = urlsplit(self._config.site.url).hostname or "localhost"
-        return formataddr((self._config.site.title, f"digest@{host}"))
 
     def _template_env(self) -> jinja2.Environment:
         if self._templates is None:
@@ -269,17 +223,23 @@ class Aggregator:
         problems: list[str] = []
         for digest in self._config.digests:
             try:
-                digests.append(self.digest(digest.id, send=send))
+                digests.extend(self.digest(digest.id, send=send))
             except AggregatorError as exc:
                 # One broken template or dead SMTP server must not cost the other digests.
                 problems.append(f"digest {digest.id}: {exc}")
         return CycleReport(report, tuple(published), tuple(digests), tuple(problems))
 
     def prune(self) -> int:
-        return self._store.prune(self._clock() - self._config.defaults.retention)
+        """Forget entries and digest issues past ``retention``; returns the entries removed."""
+        cutoff = self._clock() - self._config.defaults.retention
+        self._newsletter().prune(cutoff)
+        return self._store.prune(cutoff)
 
     def status(self) -> list[Feed]:
         return self._store.feeds()
+
+    def digest_status(self) -> list[DigestStatus]:
+        return [self._newsletter().status(d) for d in self._config.digests]
 
     def export(self, *, topic: str | None = None) -> Iterator[dict[str, Any]]:
         """Stored entries as plain rows (DESIGN.md "export" keys), newest first."""
@@ -302,24 +262,22 @@ def _hints(config: Config) -> dict[str, tuple[str, ...]]:
     return {f.url: f.topics for f in config.feeds if f.topics}
 
 
-def _missing_smtp(config: Config) -> ConfigError:
-    problem = ConfigProblem(
-        str(config.path), 1, "smtp", "--send needs an smtp section (host, from) in this file"
-    )
-    return ConfigError([problem])
-
-
 def make_aggregator(
     config_path: str | os.PathLike[str] | None = None,
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Aggregator:
-    """Load feeds.yaml, open (and migrate) its database, and return the façade."""
+    """Load feeds.yaml, open (and migrate) its database, and return the façade.
+
+    ``clock``, ``transport`` and ``sleep`` are the edges tests replace: "now", the network
+    under the HTTP client, and the pause between SMTP retries.
+    """
     path = Path(config_path or os.environ.get("AGGREGATOR_CONFIG") or "feeds.yaml")
     config = load_config(path)
     store = open_store(config.database_url)
-    return Aggregator(config, store, clock=clock or utc_now, transport=transport)
+    return Aggregator(config, store, clock=clock or utc_now, transport=transport, sleep=sleep)
 
 
 __all__: Sequence[str] = [

@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .app import Aggregator, CycleReport, DigestReport, make_aggregator
+from .app import Aggregator, CycleReport, make_aggregator
 from .config import check_config
 from .errors import AggregatorError, ConfigError, UnknownIdError
 from .ingest import FeedOutcome, FetchReport
-from .models import Feed
+from .models import Delivery, Feed
+from .newsletter import DigestReport, DigestStatus
+from .subscriptions import AddReport
 
 log = logging.getLogger("aggregator")
 
@@ -133,14 +135,18 @@ def publish(ctx: click.Context) -> None:
 @click.pass_context
 @reports_errors
 def digest(ctx: click.Context, digest_id: str, send: bool, dry_run: bool) -> None:
-    """Build the next issue of digest DIGEST_ID and render it to output/."""
+    """Preview the next issue of DIGEST_ID, or send it (finishing any unfinished issue first).
+
+    Without --send the issue is rendered into the state folder (not the public archive).
+    """
     with opened(ctx) as aggregator:
-        report = aggregator.digest(digest_id, send=send and not dry_run, write=not dry_run)
+        reports = aggregator.digest(digest_id, send=send and not dry_run, write=not dry_run)
     if dry_run:
-        click.echo(report.rendered.text)
+        click.echo(reports[0].text, nl=False)
         return
-    _print_digest_report(report)
-    if report.errors:
+    for report in reports:
+        _print_digest_report(report)
+    if any(report.failed for report in reports):
         sys.exit(EXIT_INTERNAL_ERROR)
 
 
@@ -166,6 +172,8 @@ def run(ctx: click.Context, once: bool, send: bool, tick: float) -> None:
     with opened(ctx) as aggregator:
         report = _fetch_with_progress(aggregator, functools.partial(aggregator.run_once, send=send))
     _print_cycle(report)
+    if report.digests_failed:
+        sys.exit(EXIT_INTERNAL_ERROR)
 
 
 @cli.command()
@@ -173,13 +181,97 @@ def run(ctx: click.Context, once: bool, send: bool, tick: float) -> None:
 @click.pass_context
 @reports_errors
 def status(ctx: click.Context, fmt: str) -> None:
-    """Per-feed health: last fetch, HTTP status, error, entries, next due."""
+    """Per-feed health (last fetch, HTTP status, error, entries, next due) and per-digest
+    delivery (readers, latest issue, pending and refused deliveries)."""
     with opened(ctx) as aggregator:
         feeds = aggregator.status()
+        digests = aggregator.digest_status()
     if fmt == "json":
-        click.echo(json.dumps([_feed_row(f) for f in feeds], indent=2))
-    else:
-        _print_status_table(feeds)
+        rows = {
+            "feeds": [_feed_row(f) for f in feeds],
+            "digests": [_digest_row(d) for d in digests],
+        }
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _print_status_table(feeds)
+    if digests:
+        click.echo()
+        _print_digest_status(digests)
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage the readers of a digest (besides the `to:` addresses in feeds.yaml)."""
+
+
+@subscribers.command("add")
+@click.argument("digest_id")
+@click.argument("addresses", nargs=-1, required=True)
+@click.pass_context
+@reports_errors
+def subscribers_add(ctx: click.Context, digest_id: str, addresses: tuple[str, ...]) -> None:
+    """Subscribe ADDRESSES to DIGEST_ID (an unsubscribed reader is subscribed again)."""
+    with opened(ctx) as aggregator, _bad_addresses():
+        report = aggregator.subscribers().add(digest_id, addresses)
+    _print_add_report(report)
+
+
+@subscribers.command("import")
+@click.argument("digest_id")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+@reports_errors
+def subscribers_import(ctx: click.Context, digest_id: str, csv_file: Path) -> None:
+    """Subscribe every address in CSV_FILE (a column named email/address, else the first)."""
+    with opened(ctx) as aggregator, _bad_addresses():
+        report = aggregator.subscribers().import_csv(digest_id, csv_file)
+    _print_add_report(report)
+
+
+@subscribers.command("remove")
+@click.argument("digest_id")
+@click.argument("address")
+@click.pass_context
+@reports_errors
+def subscribers_remove(ctx: click.Context, digest_id: str, address: str) -> None:
+    """Unsubscribe ADDRESS from DIGEST_ID; it gets nothing more, not even a pending issue."""
+    with opened(ctx) as aggregator, _bad_addresses():
+        removed = aggregator.subscribers().remove(digest_id, address)
+    click.echo(f"{address}: {'unsubscribed' if removed else 'was not subscribed'}")
+
+
+@subscribers.command("list")
+@click.argument("digest_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.pass_context
+@reports_errors
+def subscribers_list(ctx: click.Context, digest_id: str, fmt: str) -> None:
+    """Every reader of DIGEST_ID, with status and where the address came from."""
+    with opened(ctx) as aggregator:
+        listing = aggregator.subscribers().listing(digest_id)
+    rows = [(s.address, s.status, s.source, _short_time(s.changed_at)) for s in listing]
+    header = ("address", "status", "source", "since (UTC)")
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerows([header, *rows])
+        return
+    _print_table(header, rows)
+    active = sum(1 for s in listing if s.status == "active")
+    click.echo(f"{active} active, {len(listing) - active} unsubscribed")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.pass_context
+@reports_errors
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve output/ and the unsubscribe endpoints (put it behind your HTTPS proxy)."""
+    from .web import serve as run_server
+
+    with opened(ctx) as aggregator:
+        app = aggregator.web_app()
+        run_server(app, host, port, ready=lambda url: click.echo(f"serving on {url}"))
 
 
 @cli.command()
@@ -249,16 +341,28 @@ def _outcome_row(outcome: FeedOutcome) -> tuple[str, ...]:
 
 
 def _print_digest_report(report: DigestReport) -> None:
-    issue = report.rendered.issue
-    click.echo(f"digest {report.digest_id} issue {issue.stamp}: {report.item_count} item(s)")
+    what = "resumed issue" if report.resumed else "issue"
+    more = f" (+{report.more} for the next issue)" if report.more else ""
+    if report.stamp is None:
+        click.echo(f"digest {report.digest_id}:")
+    else:
+        click.echo(
+            f"digest {report.digest_id} {what} {report.stamp}: {report.item_count} item(s){more}"
+        )
     for path in report.paths:
         click.echo(f"  {path}")
     if report.skipped_reason:
         click.echo(f"  {report.skipped_reason}")
     if report.sent_to:
-        click.echo(f"  sent to {', '.join(report.sent_to)}")
+        click.echo(f"  sent to {len(report.sent_to)} reader(s)")
     for error in report.errors:
         click.echo(f"  delivery failed: {error}", err=True)
+    if report.pending:
+        click.echo(
+            f"  {report.pending} delivery(ies) still pending: the next --send or the daemon "
+            "resumes this issue",
+            err=True,
+        )
 
 
 def _print_cycle(report: CycleReport) -> None:
@@ -304,6 +408,66 @@ def _print_status_table(feeds: Sequence[Feed]) -> None:
         for feed in feeds
     ]
     _print_table(header, rows)
+
+
+def _digest_row(status: DigestStatus) -> dict[str, Any]:
+    return {
+        "digest": status.digest_id,
+        "readers": status.readers,
+        "last_issue": status.last_stamp,
+        "last_issue_complete": status.last_complete,
+        "pending": [_delivery_row(d) for d in status.pending],
+        "failed": [_delivery_row(d) for d in status.failed],
+    }
+
+
+def _delivery_row(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "issue": delivery.stamp,
+        "recipient": delivery.recipient,
+        "attempts": delivery.attempts,
+        "error": delivery.last_error,
+        "next_attempt_at": _when(delivery.next_attempt_at),
+    }
+
+
+def _print_digest_status(digests: Sequence[DigestStatus]) -> None:
+    header = ("digest", "readers", "last issue", "state")
+    rows = []
+    for d in digests:
+        state = "complete" if d.last_complete else f"{len(d.pending)} pending"
+        if d.last_stamp is None:
+            state = "no issue yet"
+        rows.append((d.digest_id, str(d.readers), d.last_stamp or "-", state))
+    _print_table(header, rows)
+    for d in digests:
+        for delivery in (*d.pending, *d.failed):
+            kind = "refused" if delivery.status == "failed" else "pending"
+            click.echo(
+                f"  {d.digest_id} {delivery.stamp} {delivery.recipient}: {kind}: "
+                f"{delivery.last_error or 'not tried yet'}"
+            )
+
+
+def _print_add_report(report: AddReport) -> None:
+    for label, addresses in (
+        ("added", report.added),
+        ("subscribed again", report.reactivated),
+        ("already subscribed", report.unchanged),
+    ):
+        if addresses:
+            shown = ", ".join(addresses[:5]) + (" …" if len(addresses) > 5 else "")
+            click.echo(f"{label}: {len(addresses)} ({shown})")
+
+
+@contextmanager
+def _bad_addresses() -> Iterator[None]:
+    """A bad address is the user's mistake: say which, exit 1."""
+    try:
+        yield
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
 
 
 def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:

@@ -13,12 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from aggregator.errors import ConfigError, ConfigProblem
+from aggregator.errors import ConfigError, ConfigProblem, UnknownIdError
 from aggregator.yamlnodes import (
     NodeMap,
     TreeReader,
@@ -42,6 +43,7 @@ class SiteConfig:
     title: str
     url: str  # where output/ is served, ends with "/"
     author: str
+    app_url: str = ""  # where `aggregator serve` answers (unsubscribe links); default: url
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,13 @@ class DigestConfig:
     id: str
     title: str
     schedule: str  # five-field cron expression
-    timezone: str  # IANA name
+    timezone: ZoneInfo  # its key is the IANA name
     to: tuple[str, ...]
     topics: tuple[str, ...] = ()  # empty = all items
     max_items: int = 40
     lookback: timedelta = timedelta(days=1)
     template: str | None = None  # overrides "digest" template base name/path (see render.py)
+    max_html_bytes: int = 90_000  # Gmail clips HTML past ~102 KB; items past this are cut
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class SmtpConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # AGGREGATOR_SMTP_PASSWORD only
     timeout: float = 30.0
+    unsubscribe_mailbox: str | None = None  # List-Unsubscribe mailto; default: the from address
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,14 @@ class Config:
     output_dir: Path  # absolute
     database_url: str  # SQLAlchemy URL; sqlite paths made absolute
     templates_dir: Path  # absolute; default "templates" beside feeds.yaml
+    state_dir: Path = Path("state")  # absolute; private files (.eml copies, previews)
     defaults: Defaults = Defaults()
     fetch: FetchSettings = FetchSettings()
     topics: tuple[TopicRule, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
     digests: tuple[DigestConfig, ...] = ()
     smtp: SmtpConfig | None = None
+    secret_key: bytes | None = field(default=None, repr=False)  # AGGREGATOR_SECRET_KEY only
 
     def topic(self, topic_id: str) -> TopicRule | None:
         return next((t for t in self.topics if t.id == topic_id), None)
@@ -129,6 +135,8 @@ class Config:
 _DEFAULT_DATABASE = "sqlite:///state/aggregator.db"
 _ENV_DATABASE = "AGGREGATOR_DATABASE_URL"
 _ENV_PASSWORD = "AGGREGATOR_SMTP_PASSWORD"
+ENV_SECRET_KEY = "AGGREGATOR_SECRET_KEY"
+MIN_SECRET_KEY_LENGTH = 16
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SMTP_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
 _SECURITY: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
@@ -214,7 +222,7 @@ class _ConfigReader(TreeReader):
         self.base, self.environ = base, environ
 
     def config(self, root: Node | None, path: Path) -> Config:
-        top = ("site", "output_dir", "database", "templates", "defaults", "fetch")
+        top = ("site", "output_dir", "state_dir", "database", "templates", "defaults", "fetch")
         allowed = (*top, "topics", "feeds", "digests", "smtp")
         if root is None:
             self.problem(1, "(file)", "the file is empty; it needs at least 'site' and 'feeds'")
@@ -236,13 +244,22 @@ class _ConfigReader(TreeReader):
             output_dir=self.opt(m, "output_dir", self.directory, self.base / "output"),
             database_url=self.database(m),
             templates_dir=self.opt(m, "templates", self.directory, self.base / "templates"),
+            state_dir=self.opt(m, "state_dir", self.directory, self.base / "state"),
             defaults=defaults,
             fetch=self.fetch(m),
             topics=tuple(topics),
             feeds=tuple(feeds),
             digests=self.digests(m, [t.id for t in topics]),
             smtp=self.smtp(m),
+            secret_key=self.secret_key(),
         )
+
+    def secret_key(self) -> bytes | None:
+        value = self.environ.get(ENV_SECRET_KEY) or None
+        if value is not None and len(value) < MIN_SECRET_KEY_LENGTH:
+            why = f"too short: use at least {MIN_SECRET_KEY_LENGTH} random characters"
+            self.problem(0, ENV_SECRET_KEY, f"{why}, e.g. `openssl rand -base64 32`")
+        return value.encode("utf-8") if value else None
 
     def _placeholder(self, path: Path) -> Config:
         # Only returned alongside problems, so load_config never hands it out.
@@ -255,10 +272,16 @@ class _ConfigReader(TreeReader):
         return resolve_path(self.base, value) if value else None
 
     def site(self, root: NodeMap) -> SiteConfig:
-        m = self.section(root, "site", ("title", "url", "author"), required=("title", "url"))
+        keys = ("title", "url", "author", "app_url")
+        m = self.section(root, "site", keys, required=("title", "url"))
         title = self.opt(m, "title", self.text, "")
         url = self.opt(m, "url", self.site_url, "")
-        return SiteConfig(title, url, author=self.opt(m, "author", self.text, "") or title)
+        return SiteConfig(
+            title,
+            url,
+            author=self.opt(m, "author", self.text, "") or title,
+            app_url=self.opt(m, "app_url", self.site_url, "") or url,
+        )
 
     def site_url(self, node: Node, path: str) -> str | None:
         value = self.text(node, path)
@@ -416,14 +439,15 @@ class _ConfigReader(TreeReader):
     def digests(self, root: NodeMap, known: list[str]) -> tuple[DigestConfig, ...]:
         digests: list[DigestConfig] = []
         m = self.section(root, "digests", None)
-        allowed = ("title", "topics", "schedule", "timezone", "to", "max_items", "lookback")
+        allowed: tuple[str, ...] = ("title", "topics", "schedule", "timezone", "to")
+        allowed += ("max_items", "lookback", "template", "max_html_size")
         for digest_id, (key_node, value_node) in m.items.items():
             path, line = m.field(digest_id), line_of(key_node)
             self.slug(digest_id, path, line, "digest")
-            body = self.mapping(value_node, path, line, (*allowed, "template"), ("schedule", "to"))
+            body = self.mapping(value_node, path, line, allowed, ("schedule", "to"))
             if body is None:
                 continue
-            timezone = self.opt(body, "timezone", self.timezone, "UTC")
+            timezone = ZoneInfo(self.opt(body, "timezone", self.timezone, "UTC"))
             digests.append(
                 DigestConfig(
                     id=digest_id,
@@ -435,6 +459,7 @@ class _ConfigReader(TreeReader):
                     max_items=self.opt(body, "max_items", self._positive, 40),
                     lookback=self.opt(body, "lookback", self._positive_duration, timedelta(days=1)),
                     template=self.opt(body, "template", self.text, "") or None,
+                    max_html_bytes=self.opt(body, "max_html_size", self.size, 90_000),
                 )
             )
         return tuple(digests)
@@ -447,10 +472,10 @@ class _ConfigReader(TreeReader):
             field_path = f"{m.field('to')}[{i}]"
             if not is_email_address(address):
                 self.problem(line_of(item), field_path, f"'{address}' is not an email address")
-            elif address in found:
+            elif address.lower() in found:
                 self.problem(line_of(item), field_path, f"'{address}' is listed twice")
             else:
-                found.append(address)
+                found.append(address.lower())
         if node is not None and not items and isinstance(node, SequenceNode):
             self.problem(line_of(node), m.field("to"), "needs at least one address")
         return tuple(found)
@@ -458,7 +483,8 @@ class _ConfigReader(TreeReader):
     def smtp(self, root: NodeMap) -> SmtpConfig | None:
         if root.get("smtp") is None:
             return None
-        keys = ("host", "port", "security", "username", "from", "timeout", "password")
+        keys: tuple[str, ...] = ("host", "port", "security", "username", "from", "timeout")
+        keys += ("password", "unsubscribe_mailbox")
         m = self.section(root, "smtp", keys, required=("host", "from"))
         if "password" in m.items:
             message = f"don't put the password in the file; set {_ENV_PASSWORD} instead"
@@ -475,6 +501,7 @@ class _ConfigReader(TreeReader):
             username=self.opt(m, "username", self.text, "") or None,
             password=self.environ.get(_ENV_PASSWORD) or None,
             timeout=timeout.total_seconds(),
+            unsubscribe_mailbox=self.opt(m, "unsubscribe_mailbox", self.email, "") or None,
         )
 
     def security(self, node: Node, path: str) -> SmtpSecurity | None:
@@ -494,3 +521,12 @@ def _phrase_problem(phrase: str) -> str | None:
     if "*" in phrase:
         return "phrases are matched literally; '*' is only for keywords"
     return None
+
+
+def require_digest(config: Config, digest_id: str) -> DigestConfig:
+    """The digest named ``digest_id``, or UnknownIdError listing the known ones."""
+    digest = config.digest(digest_id)
+    if digest is None:
+        known = ", ".join(d.id for d in config.digests) or "none"
+        raise UnknownIdError(f"no digest {digest_id!r} in {config.path} (known: {known})")
+    return digest

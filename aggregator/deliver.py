@@ -1,7 +1,8 @@
-"""SMTP delivery, one transaction per recipient, so that delivery state is per recipient.
+"""SMTP delivery: one session, one transaction per recipient, each failure classified.
 
-The caller records each success as it happens (``on_delivered``); a crash mid-issue
-therefore re-sends at most the one message that was in flight.
+A recipient refused with 5xx is a permanent failure for that address only; 4xx answers,
+dropped connections and time-outs are transient and retried. The caller records each
+result as it happens, so a crash re-sends at most the one message in flight.
 """
 
 from __future__ import annotations
@@ -9,43 +10,188 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable, Sequence, Set
-from email import message_from_bytes, policy
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.utils import parseaddr
+from types import TracebackType
 
 from .config import SmtpConfig
 from .errors import DeliveryError
-from .models import RenderedIssue
+
+RETRY_PAUSES: tuple[float, ...] = (1.0, 5.0)
+"""Pauses before the second and third try of a transient failure within one run."""
+
+FIRST_RETRY = timedelta(minutes=5)
+LONGEST_WAIT = timedelta(hours=6)
+MAX_ATTEMPTS = 12
+"""Runs that try one delivery before it is given up: with the waits doubling from five
+minutes up to six hours, about a day and a half, as mail servers themselves do."""
 
 
-def send_message(smtp: SmtpConfig, message_bytes: bytes, *, sender: str, recipient: str) -> None:
-    """Hand ``message_bytes`` to the SMTP server for ``recipient`` in one transaction.
+def next_attempt(attempts: int, now: datetime) -> datetime | None:
+    """When to try a transiently failed delivery again, after ``attempts`` tries; None
+    once it is time to give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return now + min(FIRST_RETRY * (1 << max(attempts - 1, 0)), LONGEST_WAIT)
 
-    Raises DeliveryError("host:port: what happened") for every failure, including a
-    server that cannot be reached or that lacks STARTTLS when it was asked for.
+
+class SmtpSession:
+    """A connection opened on first use and reopened after the server drops it."""
+
+    def __init__(self, smtp: SmtpConfig) -> None:
+        self._smtp = smtp
+        self._where = f"{smtp.host}:{smtp.port}"
+        self._client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpSession:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            _close(self._client)
+            self._client = None
+
+    def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Hand ``message`` to the server for ``recipient`` in one transaction.
+
+        Raises DeliveryError("host:port: what happened") for every failure, with
+        ``permanent``/``recipient_only`` set from the server's answer.
+        """
+        envelope_from = parseaddr(sender)[1]
+        if not envelope_from:
+            raise DeliveryError(f"{self._where}: no address in sender {sender!r}", permanent=True)
+        try:
+            client = self._connected()
+            client.sendmail(envelope_from, [recipient], message)
+        except DeliveryError:
+            self.close()
+            raise
+        except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
+            if not _session_survives(exc):
+                self.close()
+            else:
+                self._reset()
+            raise DeliveryError(
+                f"{self._where}: {describe_error(exc, recipient)}",
+                permanent=_is_permanent(exc),
+                recipient_only=isinstance(exc, smtplib.SMTPRecipientsRefused),
+            ) from exc
+
+    def _connected(self) -> smtplib.SMTP:
+        if self._client is None:
+            smtp = self._smtp
+            if smtp.username and smtp.password is None:
+                raise DeliveryError(
+                    f"{self._where}: username {smtp.username!r} set but no password "
+                    "(set AGGREGATOR_SMTP_PASSWORD)",
+                    permanent=True,
+                )
+            try:
+                client = _connect(smtp)
+            except DeliveryError as exc:
+                raise DeliveryError(f"{self._where}: {exc}", permanent=True) from exc
+            try:
+                if smtp.username:
+                    client.login(smtp.username, smtp.password or "")
+            except BaseException:
+                _close(client)
+                raise
+            self._client = client
+        return self._client
+
+    def _reset(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The result for one recipient: sent, or the last error (permanent or not)."""
+
+    recipient: str
+    error: DeliveryError | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.error is None
+
+
+def deliver(
+    smtp: SmtpConfig,
+    recipients: Sequence[str],
+    message_for: Callable[[str], bytes],
+    *,
+    on_result: Callable[[Attempt], bool],
+    pauses: Iterable[float] = RETRY_PAUSES,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Attempt]:
+    """Send each recipient its message, retrying transient failures after ``pauses``.
+
+    ``on_result`` runs right after each recipient's outcome is known; returning False
+    stops the run (the caller lost its claim). A failure of the server itself (not of
+    one address) that outlasts the retries ends the run too: the others would fail alike.
+    Returns every result, in order.
     """
-    where = f"{smtp.host}:{smtp.port}"
-    envelope_from = parseaddr(sender)[1]
-    if not envelope_from:
-        raise DeliveryError(f"{where}: no address in sender {sender!r}")
-    if smtp.username and smtp.password is None:
-        raise DeliveryError(
-            f"{where}: username {smtp.username!r} set but no password "
-            "(set AGGREGATOR_SMTP_PASSWORD)"
-        )
-    client: smtplib.SMTP | None = None
-    try:
-        client = _connect(smtp)
-        if smtp.username:
-            client.login(smtp.username, smtp.password or "")
-        client.sendmail(envelope_from, [recipient], message_bytes)
-    except DeliveryError as exc:
-        raise DeliveryError(f"{where}: {exc}") from exc
-    except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
-        raise DeliveryError(f"{where}: {describe_error(exc, recipient)}") from exc
-    finally:
-        if client is not None:
-            _close(client)
+    pause_list = tuple(pauses)
+    results: list[Attempt] = []
+    with SmtpSession(smtp) as session:
+        for recipient in recipients:
+            attempt = _try(session, smtp.sender, recipient, message_for, pause_list, sleep)
+            results.append(attempt)
+            if not on_result(attempt):
+                break
+            error = attempt.error
+            if error is not None and not error.recipient_only:
+                break
+    return results
+
+
+def _try(
+    session: SmtpSession,
+    sender: str,
+    recipient: str,
+    message_for: Callable[[str], bytes],
+    pauses: Sequence[float],
+    sleep: Callable[[float], None],
+) -> Attempt:
+    message = message_for(recipient)
+    for pause in (*pauses, None):
+        try:
+            session.send(message, sender=sender, recipient=recipient)
+        except DeliveryError as exc:
+            if exc.permanent or pause is None:
+                return Attempt(recipient, exc)
+            sleep(pause)
+            continue
+        return Attempt(recipient)
+    raise AssertionError("unreachable: the last pause is None")
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _text in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPServerDisconnected)
+    return isinstance(exc, smtplib.SMTPNotSupportedError | ssl.SSLCertVerificationError)
+
+
+def _session_survives(exc: BaseException) -> bool:
+    """After a refused recipient or message the session can go on (with RSET)."""
+    return isinstance(
+        exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError | smtplib.SMTPSenderRefused
+    )
 
 
 def _connect(smtp: SmtpConfig) -> smtplib.SMTP:
@@ -108,42 +254,3 @@ def describe_error(exc: BaseException, recipient: str) -> str:
 def _decode(value: bytes | str) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return " ".join(text.split())
-
-
-def addressed_to(eml: bytes, recipient: str) -> bytes:
-    """The message with ``To`` naming only ``recipient``: a newsletter's readers must not
-    see each other's addresses, and each gets its own transaction anyway."""
-    message = message_from_bytes(eml, policy=policy.SMTP)
-    message.replace_header("To", recipient)
-    return message.as_bytes()
-
-
-def deliver_issue(
-    smtp: SmtpConfig,
-    rendered: RenderedIssue,
-    recipients: Sequence[str],
-    *,
-    already_delivered: Set[str],
-    on_delivered: Callable[[str], None],
-) -> list[DeliveryError]:
-    """Send ``rendered`` to each recipient not in ``already_delivered``, one transaction each.
-
-    ``on_delivered(recipient)`` runs right after each success. Failures do not stop the
-    others; they are returned, each naming its recipient.
-    """
-    errors: list[DeliveryError] = []
-    seen: set[str] = set()
-    for recipient in recipients:
-        if recipient in already_delivered or recipient in seen:
-            continue
-        seen.add(recipient)
-        try:
-            message = addressed_to(rendered.eml, recipient)
-            send_message(smtp, message, sender=smtp.sender, recipient=recipient)
-        except DeliveryError as exc:
-            error = DeliveryError(f"{recipient}: {exc}")
-            error.__cause__ = exc
-            errors.append(error)
-            continue
-        on_delivered(recipient)
-    return errors

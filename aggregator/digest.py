@@ -6,20 +6,18 @@ then renders and delivers the :class:`DigestIssue` this returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
-from datetime import datetime
+from collections.abc import Iterable, Sequence, Set
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.config import DigestConfig, TopicRule
-from aggregator.errors import ConfigError, ConfigProblem
 from aggregator.models import (
     DigestIssue,
     DigestItem,
     DigestSection,
     Entry,
     EntryKey,
-    SentIssue,
+    StoredIssue,
 )
 from aggregator.text import html_to_text, one_line, shorten
 
@@ -27,37 +25,66 @@ OTHER_TITLE = "Other"
 UNTITLED = "(untitled)"
 SUMMARY_LIMIT = 280
 STAMP_FORMAT = "%Y-%m-%dT%H%M"
+OVERLAP = timedelta(hours=1)
+"""How far before an issue's end the next issue looks again. An entry is stamped when its
+fetch is stored but becomes visible at commit: one committed after an issue was built, yet
+stamped before its end, is caught by the next issue (sent items are excluded anyway)."""
 
 Window = tuple[datetime, datetime]
 
 
-def issue_window(digest: DigestConfig, last_issue: SentIssue | None, now: datetime) -> Window:
-    """[start, end) of the next issue: from where the last one ended (or ``now - lookback``
-    for the first issue) up to ``now``."""
+def issue_window(digest: DigestConfig, last_issue: StoredIssue | None, now: datetime) -> Window:
+    """[start, end) the next issue reports on: from where the last one ended (or
+    ``now - lookback`` for the first issue) up to ``now``."""
     start = last_issue.window_end if last_issue is not None else now - digest.lookback
     # A last window ending in the future (clock stepped back) must not be covered twice:
     # an empty window is the honest answer.
     return min(start, now), now
 
 
-def plan_issue(
+def candidates_since(
+    digest: DigestConfig, last_issue: StoredIssue | None, now: datetime
+) -> datetime:
+    """The earliest first-seen time of the next issue's candidates: the last issue's
+    ``next_start`` (an hour before its end, or earlier for items it carried over)."""
+    if last_issue is None:
+        return now - digest.lookback
+    return min(last_issue.next_start, now)
+
+
+def eligible_entries(
     digest: DigestConfig,
-    topics: Sequence[TopicRule],
-    candidates: Sequence[Entry],
+    candidates: Iterable[Entry],
     *,
     already_sent: Set[EntryKey],
+    since: datetime,
     window: Window,
-) -> DigestIssue:
-    """Choose, order and section the items of one issue (possibly with no items)."""
-    window_start, window_end = window
-    order = digest.topics or tuple(t.id for t in topics)
+) -> list[Entry]:
+    """The entries the next issue may hold, in issue order (newest first)."""
     chosen = [
-        e for e in candidates if _eligible(e, digest, already_sent=already_sent, window=window)
+        e
+        for e in candidates
+        if _eligible(e, digest, already_sent=already_sent, since=since, window=window)
     ]
     # Two stable sorts rather than a float key: exact on microseconds, ties by key.
     chosen.sort(key=lambda e: (e.feed_url, e.entry_id))
     chosen.sort(key=lambda e: e.published, reverse=True)
-    chosen = chosen[: max(digest.max_items, 0)]
+    return chosen
+
+
+def plan_issue(
+    digest: DigestConfig,
+    topics: Sequence[TopicRule],
+    eligible: Sequence[Entry],
+    *,
+    window: Window,
+) -> DigestIssue:
+    """Choose and section the items of one issue (possibly none): the first ``max_items``
+    articles of ``eligible``; the rest are counted in ``more`` and lead the next issue."""
+    window_start, window_end = window
+    order = digest.topics or tuple(t.id for t in topics)
+    articles = _articles(eligible)
+    chosen = articles[: max(digest.max_items, 0)]
     return DigestIssue(
         digest_id=digest.id,
         title=digest.title,
@@ -65,7 +92,16 @@ def plan_issue(
         window_start=window_start,
         window_end=window_end,
         sections=_sections(chosen, order, topics, with_other=not digest.topics),
+        more=len(articles) - len(chosen),
     )
+
+
+def next_start(eligible: Sequence[Entry], issue: DigestIssue) -> datetime:
+    """Where the issue after ``issue`` starts looking: early enough for every eligible entry
+    this issue left out (max_items, byte budget) and for late commits (``OVERLAP``)."""
+    included = {key for item in issue.items for key in (item.key, *item.merged)}
+    left_out = [e.first_seen_at for e in eligible if e.key not in included]
+    return min([issue.window_end - OVERLAP, *left_out])
 
 
 def issue_stamp(digest: DigestConfig, window_end: datetime) -> str:
@@ -75,54 +111,91 @@ def issue_stamp(digest: DigestConfig, window_end: datetime) -> str:
     stamp is the issue's key (files, delivery records): there the UTC offset is
     appended, e.g. "2026-10-25T0300+0300" and then "2026-10-25T0300+0200".
     """
-    try:
-        zone = ZoneInfo(digest.timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
-        problem = ConfigProblem(
-            "feeds.yaml",
-            0,
-            f"digests.{digest.id}.timezone",
-            f"unknown time zone {digest.timezone!r}",
-        )
-        raise ConfigError([problem]) from exc
-    local = window_end.astimezone(zone)
+    local = window_end.astimezone(digest.timezone)
     stamp = local.strftime(STAMP_FORMAT)
     if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
         stamp += local.strftime("%z")
     return stamp
 
 
-def digest_item(entry: Entry) -> DigestItem:
+def digest_item(entry: Entry, others: Sequence[Entry] = ()) -> DigestItem:
     summary = html_to_text(entry.summary) or html_to_text(entry.content)
+    source = _source_name(entry)
+    also = [name for name in dict.fromkeys(_source_name(e) for e in others) if name != source]
     return DigestItem(
         key=entry.key,
         title=one_line(entry.title) or UNTITLED,
         link=entry.link,
-        source=entry.feed_title or urlsplit(entry.feed_url).hostname or entry.feed_url,
+        source=source,
         published=entry.published,
         summary_text=shorten(summary, SUMMARY_LIMIT),
+        also=tuple(also),
+        merged=tuple(e.key for e in others),
     )
+
+
+def _source_name(entry: Entry) -> str:
+    return entry.feed_title or urlsplit(entry.feed_url).hostname or entry.feed_url
 
 
 # ---------------------------------------------------------------- selection
 
 
 def _eligible(
-    entry: Entry, digest: DigestConfig, *, already_sent: Set[EntryKey], window: Window
+    entry: Entry,
+    digest: DigestConfig,
+    *,
+    already_sent: Set[EntryKey],
+    since: datetime,
+    window: Window,
 ) -> bool:
     window_start, window_end = window
-    if not window_start <= entry.first_seen_at < window_end:
+    if not since <= entry.first_seen_at < window_end:
         return False
     if entry.key in already_sent:
         return False
     if digest.topics and not set(entry.topic_ids) & set(digest.topics):
         return False
-    # First seen now but published long ago: a newly added source's archive, not news.
-    return entry.published >= window_start - digest.lookback
+    # A new source's first fetch brings its archive: old items there are not news. A known
+    # source that was down brings old items too, but those are news we have not told.
+    return not entry.backfill or entry.published >= window_start - digest.lookback
+
+
+class _Article:
+    """One article and the entries of other feeds that carry it (same link or story)."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        self.others: list[Entry] = []
+
+
+def _articles(entries: Sequence[Entry]) -> list[_Article]:
+    articles: list[_Article] = []
+    by_identity: dict[str, _Article] = {}
+    for entry in entries:
+        identities = _identities(entry)
+        found = next((by_identity[i] for i in identities if i in by_identity), None)
+        if found is None:
+            found = _Article(entry)
+            articles.append(found)
+        else:
+            found.others.append(entry)
+        for identity in identities:
+            by_identity.setdefault(identity, found)
+    return articles
+
+
+def _identities(entry: Entry) -> list[str]:
+    found = [f"story:{entry.story_id}"] if entry.story_id else []
+    if entry.link:
+        parts = urlsplit(entry.link.strip())
+        host = (parts.hostname or "").removeprefix("www.")
+        found.append(f"link:{host}{parts.path.rstrip('/')}?{parts.query}")
+    return found
 
 
 def _sections(
-    entries: Sequence[Entry],
+    articles: Sequence[_Article],
     order: Sequence[str],
     topics: Sequence[TopicRule],
     *,
@@ -130,12 +203,13 @@ def _sections(
 ) -> tuple[DigestSection, ...]:
     by_topic: dict[str | None, list[DigestItem]] = {topic_id: [] for topic_id in order}
     by_topic[None] = []
-    for entry in entries:
+    for article in articles:
         # Each item once, under the first of its topics in the issue's order.
-        home = next((t for t in order if t in entry.topic_ids), None)
+        topic_ids = {t for e in (article.entry, *article.others) for t in e.topic_ids}
+        home = next((t for t in order if t in topic_ids), None)
         if home is None and not with_other:
             continue
-        by_topic[home].append(digest_item(entry))
+        by_topic[home].append(digest_item(article.entry, article.others))
     titles = {t.id: t.title for t in topics}
     sections = [
         DigestSection(topic_id, titles.get(topic_id, topic_id), tuple(by_topic[topic_id]))

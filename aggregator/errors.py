@@ -6,7 +6,8 @@
     ├── ParseError       retrieved bytes are not a usable feed (carries the URL)
     ├── StorageError     the database failed; wraps the SQLAlchemy error at the store boundary
     ├── RenderError      a template or MJML failed to render
-    ├── DeliveryError    SMTP refused or could not be reached
+    ├── DeliveryError    SMTP refused or could not be reached (``permanent`` for a 5xx refusal)
+    ├── BadTokenError    an unsubscribe link that is malformed, altered or signed with another key
     └── UnknownIdError   a command named a digest or topic that feeds.yaml does not define
 
 Callers that want "anything aggregator reports" catch ``AggregatorError``; anything
@@ -76,7 +77,23 @@ class RenderError(AggregatorError):
 
 
 class DeliveryError(AggregatorError):
-    """A message could not be handed to the SMTP server."""
+    """A message could not be handed to the SMTP server.
+
+    ``permanent`` when the server refused for good (5xx) rather than for now (4xx, a
+    dropped connection, a timeout): only then is a recipient given up on.
+    ``recipient_only`` when the failure concerns one recipient, not the server or session.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, recipient_only: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.recipient_only = recipient_only
+
+
+class BadTokenError(AggregatorError):
+    """An unsubscribe token is malformed, was tampered with, or was signed with another key."""
 
 
 class UnknownIdError(AggregatorError):

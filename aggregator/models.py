@@ -9,8 +9,9 @@ the digest's own time zone, but stored and compared in UTC).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 # ---------------------------------------------------------------- fetch
 
@@ -151,6 +152,7 @@ class Entry:
     topics: tuple[TopicMatch, ...] = ()
     feed_title: str | None = None
     story_id: str | None = None
+    backfill: bool = False  # from its feed's first fetch: an archive, not news
 
     @property
     def key(self) -> EntryKey:
@@ -185,6 +187,8 @@ class DigestItem:
     source: str
     published: datetime
     summary_text: str  # plain text, already shortened
+    also: tuple[str, ...] = ()  # other outlets that carry the same article or story
+    merged: tuple[EntryKey, ...] = ()  # their entries, recorded as sent with this item
 
 
 @dataclass(frozen=True)
@@ -204,35 +208,87 @@ class DigestIssue:
     window_start: datetime
     window_end: datetime
     sections: tuple[DigestSection, ...]
+    more: int = 0  # eligible items left out of this issue; they lead the next one
 
     @property
     def items(self) -> tuple[DigestItem, ...]:
         return tuple(item for section in self.sections for item in section.items)
 
 
+PERSONAL_LINK = "https://personal-link.invalid/unsubscribe"
+"""Stands in a rendered mail body for each reader's own unsubscribe URL; swapped per recipient
+when the message is built, so one rendering serves every reader and is stored as sent."""
+
+
 @dataclass(frozen=True)
 class RenderedIssue:
-    """A digest issue rendered to its three forms."""
+    """A digest issue rendered for mail (``html``/``text``, with ``PERSONAL_LINK`` where each
+    reader's unsubscribe link goes) and for the public web archive (``web_html``/``web_text``,
+    which carry no personal data). ``issue`` is the issue as rendered: trimmed to the digest's
+    HTML byte budget, the trimmed items counted in ``issue.more``."""
 
     issue: DigestIssue
     subject: str
     html: str
     text: str
-    eml: bytes
-    message_id: str
+    web_html: str
+    web_text: str
 
 
 @dataclass(frozen=True)
-class SentIssue:
-    """The record of an issue sent to at least one recipient."""
+class Unsubscribe:
+    """One reader's ways out: the one-click https URL and, optionally, a mailto URL."""
+
+    url: str
+    mailto: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredIssue:
+    """An issue as claimed in the store: what it holds and whether every delivery is done."""
 
     digest_id: str
     stamp: str
     window_start: datetime
     window_end: datetime
+    subject: str
+    html: str
+    text: str
+    item_count: int
+    more_count: int
+    next_start: datetime  # where the next issue's candidates start
+    created_at: datetime
+    completed_at: datetime | None = None
+
+
+DeliveryStatus = Literal["pending", "sent", "failed"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient of one issue: pending until the server accepts it; failed for good
+    when the server refused the address permanently (5xx)."""
+
+    digest_id: str
+    stamp: str
+    recipient: str
     message_id: str
-    sent_at: datetime
-    recipients: tuple[str, ...] = field(default_factory=tuple)
+    status: DeliveryStatus
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    digest_id: str
+    address: str
+    status: Literal["active", "unsubscribed"]
+    source: str  # config | cli | csv
+    nonce: str
+    added_at: datetime
+    changed_at: datetime
 
 
 # ---------------------------------------------------------------- time

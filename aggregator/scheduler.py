@@ -26,11 +26,13 @@ from apscheduler.triggers.cron import CronTrigger
 
 from .app import Aggregator, make_aggregator
 from .errors import AggregatorError, ConfigError
+from .newsletter import DigestReport, require_secret
 
 log = logging.getLogger(__name__)
 
 CONFIG_CHECK_SECONDS = 5.0
 PRUNE_HOURS = 6
+RETRY_SECONDS = 60
 _DIGEST_JOB_PREFIX = "digest:"
 
 
@@ -65,6 +67,9 @@ class Daemon:
             self.check_config, "interval", seconds=CONFIG_CHECK_SECONDS, id="config"
         )
         self._scheduler.add_job(self.prune, "interval", hours=PRUNE_HOURS, id="prune")
+        self._scheduler.add_job(
+            self.retry_deliveries, "interval", seconds=RETRY_SECONDS, id="retry", next_run_time=now
+        )
         self._schedule_digests()
         self._scheduler.start()
         log.info(
@@ -120,19 +125,19 @@ class Daemon:
             self._scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
 
     def send_digest(self, digest_id: str) -> None:
+        """The digest's cron job: send (or, with no smtp section, preview) its next issue."""
         with _logged(f"digest {digest_id}"):
             send = self._aggregator.config.smtp is not None
-            report = self._aggregator.digest(digest_id, send=send)
-            log.info(
-                "digest %s issue %s: %d item(s); sent to %s%s",
-                digest_id,
-                report.rendered.issue.stamp,
-                report.item_count,
-                ", ".join(report.sent_to) or "nobody",
-                f" ({report.skipped_reason})" if report.skipped_reason else "",
-            )
-            for error in report.errors:
-                log.error("digest %s: %s", digest_id, error)
+            for report in self._aggregator.digest(digest_id, send=send):
+                _log_report(report)
+
+    def retry_deliveries(self) -> None:
+        """Finish unfinished issues whose deliveries are due again (after a 4xx or outage)."""
+        if self._aggregator.config.smtp is None:
+            return
+        with _logged("retrying deliveries"):
+            for report in self._aggregator.resume_digests():
+                _log_report(report)
 
     def prune(self) -> None:
         with _logged("prune"):
@@ -154,6 +159,29 @@ class Daemon:
                 args=[digest.id],
                 id=_DIGEST_JOB_PREFIX + digest.id,
             )
+
+
+def _log_report(report: DigestReport) -> None:
+    if report.stamp is not None and (report.sent_to or report.resumed or not report.skipped_reason):
+        log.info(
+            "digest %s %sissue %s: %d item(s); sent to %d reader(s)",
+            report.digest_id,
+            "resumed " if report.resumed else "",
+            report.stamp,
+            report.item_count,
+            len(report.sent_to),
+        )
+    if report.skipped_reason:
+        log.info("digest %s: %s", report.digest_id, report.skipped_reason)
+    for error in report.errors:
+        log.error("digest %s: %s", report.digest_id, error)
+    if report.pending:
+        log.warning(
+            "digest %s issue %s: %d delivery(ies) pending; retried automatically",
+            report.digest_id,
+            report.stamp,
+            report.pending,
+        )
 
 
 @contextmanager
@@ -181,6 +209,8 @@ def run_daemon(config_path: str | os.PathLike[str], *, tick: float = 15.0) -> No
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     with make_aggregator(config_path) as aggregator:
+        if aggregator.config.smtp is not None and aggregator.config.digests:
+            require_secret(aggregator.config)  # fail at start, not at the first cron run
         daemon = Daemon(aggregator, tick=tick)
         daemon.start()
         try:

@@ -421,6 +421,14 @@ class TreeReader:
             return None
         return value
 
+    def email(self, node: Node, path: str) -> str | None:
+        """A bare address, "addr@host"."""
+        value = self.text(node, path)
+        if value is not None and not is_email_address(value):
+            self.problem(line_of(node), path, f"'{value}' is not an email address")
+            return None
+        return value
+
     def opt(self, m: NodeMap, key: str, read: Callable[[Node, str], _T | None], default: _T) -> _T:
         node = m.get(key)
         value = None if node is None else read(node, m.field(key))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -22,6 +27,34 @@ _MIGRATION_LOCK_KEY = 0x61676772  # "aggr"
 
 _BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "aggregator_immediate"
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _HasDisplayUrl(Protocol):
+    display_url: str
+
+
+_S = TypeVar("_S", bound=_HasDisplayUrl)
+
+
+def storage_errors(
+    method: Callable[Concatenate[_S, _P], _R],
+) -> Callable[Concatenate[_S, _P], _R]:
+    """Turn any SQLAlchemy (and wrapped DB-API) error into StorageError at the boundary."""
+
+    @functools.wraps(method)
+    def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except (SQLAlchemyError, UnicodeEncodeError) as exc:
+            # The drivers raise UnicodeEncodeError for a lone surrogate in a str parameter
+            # themselves, and SQLAlchemy passes it on unwrapped.
+            raise StorageError(f"{self.display_url}: {method.__name__} failed: {exc}") from exc
+
+    return wrapper
 
 
 def display_url(url: str) -> str:

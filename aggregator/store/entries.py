@@ -92,8 +92,13 @@ def plan_upsert(
     parsed: Sequence[ParsedEntry],
     stored: Mapping[str, StoredVersion],
     now: datetime,
+    *,
+    backfill: bool = False,
 ) -> UpsertPlan:
-    """Split deduplicated ``parsed`` entries into rows to insert, rows to update, and a count."""
+    """Split deduplicated ``parsed`` entries into rows to insert, rows to update, and a count.
+
+    ``backfill`` marks new rows as the feed's first fetch: its archive, not news.
+    """
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     unchanged = 0
@@ -103,7 +108,13 @@ def plan_upsert(
         if previous is None:
             row = _content_values(entry, digest, fallback_published=now, now=now)
             inserts.append(
-                {"feed_url": feed_url, "entry_id": entry.entry_id, "first_seen_at": now, **row}
+                {
+                    "feed_url": feed_url,
+                    "entry_id": entry.entry_id,
+                    "first_seen_at": now,
+                    "backfill": backfill,
+                    **row,
+                }
             )
         elif previous.content_hash != digest:
             # An undated entry keeps the date it was first given, so edits don't reorder it.
@@ -257,4 +268,5 @@ def entry_from_row(row: Row[Any], topics: tuple[TopicMatch, ...]) -> Entry:
         categories=tuple(json.loads(row.categories)),
         topics=topics,
         feed_title=row.feed_title,
+        backfill=bool(row.backfill),
     )

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -106,6 +107,8 @@ entries = Table(
     Column("author", Text),
     Column("categories", Text, nullable=False),  # JSON list of strings
     Column("content_hash", Text, nullable=False),
+    # From the feed's first successful fetch: a new source's archive rather than news.
+    Column("backfill", Boolean, nullable=False, server_default=false()),
     PrimaryKeyConstraint("feed_url", "entry_id"),
     ForeignKeyConstraint(["feed_url"], ["feeds.url"]),
     Index(None, "published"),
@@ -128,6 +131,10 @@ entry_topics = Table(
     Index(None, "topic_id"),
 )
 
+# An issue is claimed (row, items and one pending delivery per recipient, in one transaction)
+# before any SMTP traffic; ``completed_at`` is set once no delivery is pending. The rendered
+# mail (with PERSONAL_LINK in place of each reader's link) is kept so that a resumed issue
+# sends exactly what the first attempt sent.
 digest_issues = Table(
     "digest_issues",
     metadata,
@@ -137,6 +144,15 @@ digest_issues = Table(
     Column("window_end", UTCDateTime, nullable=False),
     Column("message_id", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("subject", Text),
+    Column("html", Text),
+    Column("text", Text),
+    Column("item_count", Integer, nullable=False, server_default="0"),
+    Column("more_count", Integer, nullable=False, server_default="0"),
+    # Where the next issue's candidates start: before this issue's end, so that an entry
+    # committed late, or left out by max_items, still reaches the next issue.
+    Column("next_start", UTCDateTime),
+    Column("completed_at", UTCDateTime),
     PrimaryKeyConstraint("digest_id", "stamp"),
 )
 
@@ -156,17 +172,51 @@ digest_issue_items = Table(
     ),
 )
 
-digest_deliveries = Table(
-    "digest_deliveries",
+# The outbox: one row per recipient of an issue. status: pending | sent | failed (permanent).
+digest_recipients = Table(
+    "digest_recipients",
     metadata,
     Column("digest_id", Text, nullable=False),
     Column("stamp", Text, nullable=False),
     Column("recipient", Text, nullable=False),
-    Column("sent_at", UTCDateTime, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
     PrimaryKeyConstraint("digest_id", "stamp", "recipient"),
     ForeignKeyConstraint(
         ["digest_id", "stamp"],
         ["digest_issues.digest_id", "digest_issues.stamp"],
         ondelete="CASCADE",
     ),
+    Index(None, "status"),
+)
+
+# At most one sender per digest: a lease that a live sender renews after every message.
+digest_senders = Table(
+    "digest_senders",
+    metadata,
+    Column("digest_id", Text, nullable=False),
+    Column("owner", Text),
+    Column("host", Text),
+    Column("pid", Integer),
+    Column("expires_at", UTCDateTime),
+    PrimaryKeyConstraint("digest_id"),
+)
+
+# Readers of a digest: added by hand or CSV, or listed under ``to:`` in feeds.yaml. The nonce
+# is part of every unsubscribe token: a new subscription gets a new one, so old links die.
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("digest_id", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("status", Text, nullable=False),  # active | unsubscribed
+    Column("source", Text, nullable=False),  # config | cli | csv
+    Column("nonce", Text, nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("digest_id", "address"),
 )

@@ -6,10 +6,9 @@ database failure leaves as ``StorageError`` with the SQLAlchemy error as its cau
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
@@ -19,43 +18,27 @@ from sqlalchemy.sql.elements import ColumnElement
 from aggregator.config import FeedConfig
 from aggregator.errors import StorageError
 from aggregator.models import (
-    DigestIssue,
     Entry,
-    EntryKey,
     Feed,
     FetchResult,
     ParsedFeed,
-    SentIssue,
     TopicMatch,
     UpsertStats,
 )
-from aggregator.store import digests
 from aggregator.store import entries as entry_ops
-from aggregator.store.database import display_url, make_engine, upgrade, write_transaction
+from aggregator.store.database import (
+    display_url,
+    make_engine,
+    storage_errors,
+    upgrade,
+    write_transaction,
+)
+from aggregator.store.digests import insert_ignore
+from aggregator.store.ledger import DigestLedger
 from aggregator.store.schema import entries, entry_topics, feeds
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 _SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 _RECLASSIFY_PAGE = 500
-
-
-def _storage_errors(
-    method: Callable[Concatenate[Store, _P], _R],
-) -> Callable[Concatenate[Store, _P], _R]:
-    """Turn any SQLAlchemy (and wrapped DB-API) error into StorageError at the boundary."""
-
-    @functools.wraps(method)
-    def wrapper(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return method(self, *args, **kwargs)
-        except (SQLAlchemyError, UnicodeEncodeError) as exc:
-            # The drivers raise UnicodeEncodeError for a lone surrogate in a str parameter
-            # themselves, and SQLAlchemy passes it on unwrapped.
-            raise StorageError(f"{self.display_url}: {method.__name__} failed: {exc}") from exc
-
-    return wrapper
 
 
 def open_store(url: str) -> Store:
@@ -86,13 +69,14 @@ class Store:
         self.url = url
         self.display_url = display_url(url)
         self._engine = engine
+        self._ledger = DigestLedger(engine, self.display_url)
 
     def close(self) -> None:
         self._engine.dispose()
 
     # ------------------------------------------------------------ feeds
 
-    @_storage_errors
+    @storage_errors
     def sync_feeds(self, feeds_config: Sequence[FeedConfig], now: datetime) -> None:
         """Make the stored feed list match feeds.yaml; removed feeds only go inactive."""
         wanted = {f.url: f.title or None for f in feeds_config}
@@ -121,12 +105,12 @@ class Store:
             ]
             # Not a plain INSERT: on PostgreSQL, another process starting with the same
             # feeds.yaml may add the same feed between our read and this write.
-            digests.insert_ignore(conn, feeds, new)
+            insert_ignore(conn, feeds, new)
             for rows in (revived, retitled, retired):
                 if rows:
                     conn.execute(update(feeds).where(feeds.c.url == bindparam("b_url")), rows)
 
-    @_storage_errors
+    @storage_errors
     def feeds(self, *, active_only: bool = True) -> list[Feed]:
         query = _feed_select().order_by(feeds.c.url)
         if active_only:
@@ -134,13 +118,13 @@ class Store:
         with self._engine.connect() as conn:
             return [_feed_from_row(row) for row in conn.execute(query)]
 
-    @_storage_errors
+    @storage_errors
     def feed(self, url: str) -> Feed | None:
         with self._engine.connect() as conn:
             row = conn.execute(_feed_select().where(feeds.c.url == url)).first()
         return None if row is None else _feed_from_row(row)
 
-    @_storage_errors
+    @storage_errors
     def due_feeds(self, now: datetime) -> list[Feed]:
         """Active feeds whose time has come, most overdue first."""
         # Multi-worker PostgreSQL: claim these rows instead of just reading them, i.e.
@@ -157,7 +141,7 @@ class Store:
         with self._engine.connect() as conn:
             return [_feed_from_row(row) for row in conn.execute(query)]
 
-    @_storage_errors
+    @storage_errors
     def record_success(
         self,
         url: str,
@@ -192,16 +176,20 @@ class Store:
                 "last_warning": parsed.warning,
             }
         with write_transaction(self._engine) as conn:
+            previous_success = conn.execute(
+                select(feeds.c.last_success_at).where(feeds.c.url == url)
+            ).scalar()
             _update_feed(conn, url, state)
             if parsed is None:
                 return UpsertStats()
             incoming = entry_ops.dedupe(parsed.entries)
             stored = entry_ops.stored_versions(conn, url, [e.entry_id for e in incoming])
-            plan = entry_ops.plan_upsert(url, incoming, stored, now)
+            first_fetch = previous_success is None
+            plan = entry_ops.plan_upsert(url, incoming, stored, now, backfill=first_fetch)
             entry_ops.apply_plan(conn, url, plan, topics)
             return plan.stats
 
-    @_storage_errors
+    @storage_errors
     def record_failure(
         self, url: str, error: str, *, status: int | None, next_due_at: datetime, now: datetime
     ) -> None:
@@ -217,7 +205,7 @@ class Store:
 
     # ------------------------------------------------------------ entries
 
-    @_storage_errors
+    @storage_errors
     def entries(
         self,
         *,
@@ -248,7 +236,7 @@ class Store:
         with self._engine.connect() as conn:
             return entry_ops.load_entries(conn, query)
 
-    @_storage_errors
+    @storage_errors
     def entries_seen_between(self, start: datetime, end: datetime) -> list[Entry]:
         """Entries first seen in [start, end), newest first."""
         query = entry_ops.entry_select(
@@ -257,7 +245,7 @@ class Store:
         with self._engine.connect() as conn:
             return entry_ops.load_entries(conn, query)
 
-    @_storage_errors
+    @storage_errors
     def reclassify(self, classify: Callable[[Entry], tuple[TopicMatch, ...]]) -> int:
         """Recompute every entry's topics; returns how many entries' topic sets changed.
 
@@ -275,7 +263,7 @@ class Store:
                 changed += _reclassify_entries(conn, page, classify)
             after = (page[-1].feed_url, page[-1].entry_id)
 
-    @_storage_errors
+    @storage_errors
     def prune(self, older_than: datetime) -> int:
         """Delete entries both published and first seen before ``older_than``.
 
@@ -289,30 +277,10 @@ class Store:
             )
             return result.rowcount
 
-    # ------------------------------------------------------------ digests
-
-    @_storage_errors
-    def last_sent_issue(self, digest_id: str) -> SentIssue | None:
-        """The sent issue (≥1 delivery) with the latest window end, or None."""
-        with self._engine.connect() as conn:
-            return digests.last_sent_issue(conn, digest_id)
-
-    @_storage_errors
-    def sent_entry_keys(self, digest_id: str) -> set[EntryKey]:
-        with self._engine.connect() as conn:
-            return digests.sent_entry_keys(conn, digest_id)
-
-    @_storage_errors
-    def delivered_recipients(self, digest_id: str, stamp: str) -> set[str]:
-        with self._engine.connect() as conn:
-            return digests.delivered_recipients(conn, digest_id, stamp)
-
-    @_storage_errors
-    def record_delivery(
-        self, issue: DigestIssue, message_id: str, recipient: str, now: datetime
-    ) -> None:
-        with write_transaction(self._engine) as conn:
-            digests.record_delivery(conn, issue, message_id, recipient, now)
+    @property
+    def ledger(self) -> DigestLedger:
+        """Digest issues, deliveries, the sender lease and subscribers."""
+        return self._ledger
 
 
 # ---------------------------------------------------------------- helpers
