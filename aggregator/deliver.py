@@ -18,7 +18,7 @@ from email.utils import parseaddr
 from types import TracebackType
 
 from .config import SmtpConfig
-from .errors import DeliveryError
+from .errors import AggregatorError, DeliveryError
 
 RETRY_PAUSES: tuple[float, ...] = (1.0, 5.0)
 """Pauses before the second and third try of a transient failure within one run."""
@@ -82,7 +82,7 @@ class SmtpSession:
             raise DeliveryError(
                 f"{self._where}: {describe_error(exc, recipient)}",
                 permanent=_is_permanent(exc),
-                recipient_only=isinstance(exc, smtplib.SMTPRecipientsRefused),
+                recipient_only=_concerns_recipient_only(exc),
             ) from exc
 
     def _connected(self) -> smtplib.SMTP:
@@ -166,7 +166,14 @@ def _try(
     pauses: Sequence[float],
     sleep: Callable[[float], None],
 ) -> Attempt:
-    message = message_for(recipient)
+    try:
+        message = message_for(recipient)
+    except (AggregatorError, UnicodeError, ValueError) as exc:
+        # e.g. an address no header can carry: that reader's problem, not the others'
+        error = DeliveryError(
+            f"cannot build the message: {exc}", permanent=True, recipient_only=True
+        )
+        return Attempt(recipient, error)
     for pause in (*pauses, None):
         try:
             session.send(message, sender=sender, recipient=recipient)
@@ -180,11 +187,23 @@ def _try(
 
 
 def _is_permanent(exc: BaseException) -> bool:
+    if isinstance(exc, UnicodeError):  # an address smtplib cannot put on the wire
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _text in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPServerDisconnected)
     return isinstance(exc, smtplib.SMTPNotSupportedError | ssl.SSLCertVerificationError)
+
+
+def _concerns_recipient_only(exc: BaseException) -> bool:
+    """A refusal of this one address (or an address we cannot encode), not of the server:
+    421 at RCPT means the server is closing the session, for everyone."""
+    if isinstance(exc, UnicodeError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code != 421 for code, _text in exc.recipients.values())
+    return False
 
 
 def _session_survives(exc: BaseException) -> bool:

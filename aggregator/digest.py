@@ -168,6 +168,9 @@ class _Article:
         self.entry = entry
         self.others: list[Entry] = []
 
+    def feeds(self) -> set[str]:
+        return {e.feed_url for e in (self.entry, *self.others)}
+
 
 def _articles(entries: Sequence[Entry]) -> list[_Article]:
     articles: list[_Article] = []
@@ -175,6 +178,9 @@ def _articles(entries: Sequence[Entry]) -> list[_Article]:
     for entry in entries:
         identities = _identities(entry)
         found = next((by_identity[i] for i in identities if i in by_identity), None)
+        if found is not None and entry.feed_url in found.feeds():
+            # One feed listing one link twice means two items (e.g. both link its home page).
+            found = None
         if found is None:
             found = _Article(entry)
             articles.append(found)

@@ -36,15 +36,9 @@ from .config import Config, DigestConfig, SmtpConfig
 from .deliver import Attempt, deliver, next_attempt
 from .digest import candidates_since, eligible_entries, issue_window, next_start, plan_issue
 from .errors import AggregatorError, ConfigError, ConfigProblem, DeliveryError
+from .message import build_message, make_list_id, make_message_id
 from .models import Clock, Delivery, DigestIssue, Entry, RenderedIssue, StoredIssue
-from .render import (
-    build_message,
-    make_list_id,
-    make_message_id,
-    render_issue,
-    write_private_copy,
-    write_web_copy,
-)
+from .render import render_issue, write_private_copy, write_web_copy
 from .store import Store
 from .store.ledger import DigestLedger, NewIssue
 from .subscribers import make_token, new_nonce, unsubscribe_links

@@ -22,13 +22,6 @@ from .subscribers import (
     parse_subscriber_csv,
 )
 
-_OUTCOMES = {
-    "unsubscribed": UnsubscribeOutcome.UNSUBSCRIBED,
-    "already": UnsubscribeOutcome.ALREADY,
-    "stale": UnsubscribeOutcome.STALE,
-    "unknown": UnsubscribeOutcome.UNKNOWN,
-}
-
 
 @dataclass(frozen=True)
 class AddReport:
@@ -86,10 +79,7 @@ class Subscribers:
     def unsubscribe(self, claim: TokenClaim) -> UnsubscribeOutcome:
         if self._config.digest(claim.digest_id) is None:
             return UnsubscribeOutcome.UNKNOWN
-        result = self._ledger.unsubscribe(
-            claim.digest_id, claim.address, claim.nonce, self._clock()
-        )
-        return _OUTCOMES[result]
+        return self._ledger.unsubscribe(claim, self._clock())
 
     def digest_title(self, digest_id: str) -> str | None:
         digest = self._config.digest(digest_id)

@@ -89,7 +89,10 @@ def test_fetch_status_export(config: Path) -> None:
     assert row.split() == ["Local", "source", "new", "entries", "2", "0"]
 
     code, out, _ = invoke(config, "status", "--format", "json")
-    [row] = json.loads(out)
+    status = json.loads(out)
+    [row] = status["feeds"]
+    [digest] = status["digests"]
+    assert (digest["digest"], digest["readers"], digest["last_issue"]) == ("daily", 1, None)
     assert (row["title"], row["http_status"], row["entries"], row["error"]) == (
         "Local source",
         200,
@@ -121,14 +124,73 @@ def test_digest_dry_run_prints_text_and_writes_nothing(config: Path, tmp_path: P
     code, out, _ = invoke(config, "digest", "daily", "--dry-run")
     assert code == 0
     assert "Kyiv talks resume" in out
-    assert not (tmp_path / "output" / "digests").exists()
+    assert not (tmp_path / "state" / "digests").exists()
     code, out, _ = invoke(config, "digest", "daily")
     assert code == 0
-    assert len(list((tmp_path / "output" / "digests" / "daily").iterdir())) == 3
+    # A preview is private and is not an issue: the public archive stays empty.
+    assert len(list((tmp_path / "state" / "digests" / "daily" / "preview").iterdir())) == 3
+    assert not (tmp_path / "output" / "digests").exists()
 
 
-def test_send_without_smtp_section_is_a_user_error(config: Path) -> None:
+def test_send_without_smtp_section_is_a_user_error(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGGREGATOR_SECRET_KEY", "cli-test-secret-0123456789")
     invoke(config, "fetch", "--all")
     code, _, err = invoke(config, "digest", "daily", "--send")
     assert code == 1
     assert "smtp" in err
+
+
+def test_send_without_secret_key_says_how_to_make_one(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGGREGATOR_SECRET_KEY", raising=False)
+    invoke(config, "fetch", "--all")
+    code, _, err = invoke(config, "digest", "daily", "--send")
+    assert code == 1
+    assert "AGGREGATOR_SECRET_KEY" in err
+    assert "openssl rand" in err
+
+
+def test_run_once_send_without_smtp_exits_2(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGGREGATOR_SECRET_KEY", "cli-test-secret-0123456789")
+    code, _, err = invoke(config, "run", "--once", "--send")
+    assert code == 2
+    assert "smtp" in err
+
+
+def test_subscribers_add_list_remove_and_import(config: Path, tmp_path: Path) -> None:
+    code, out, err = invoke(
+        config, "subscribers", "add", "daily", "Ann@Example.org", "bo@example.org"
+    )
+    assert code == 0, err
+    assert "added: 2" in out
+    listing = tmp_path / "list.csv"
+    listing.write_text("Email Address,Name\ncy@example.org,Cy\nann@example.org,Ann\n")
+    code, out, err = invoke(config, "subscribers", "import", "daily", str(listing))
+    assert code == 0, err
+    assert "added: 1" in out
+    assert "already subscribed: 1" in out
+    code, out, _ = invoke(config, "subscribers", "remove", "daily", "BO@example.org")
+    assert (code, out.strip()) == (0, "BO@example.org: unsubscribed")
+    code, out, _ = invoke(config, "subscribers", "list", "daily", "--format", "csv")
+    rows = {r["address"]: r["status"] for r in csv.DictReader(io.StringIO(out))}
+    assert rows == {
+        "ann@example.org": "active",
+        "bo@example.org": "unsubscribed",
+        "cy@example.org": "active",
+    }
+
+
+def test_bad_subscriber_input_is_a_user_error_naming_the_line(config: Path, tmp_path: Path) -> None:
+    code, _, err = invoke(config, "subscribers", "add", "daily", "not-an-address")
+    assert code == 1
+    assert "not-an-address" in err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email\nok@example.org\nbroken\n")
+    code, _, err = invoke(config, "subscribers", "import", "daily", str(bad))
+    assert code == 1
+    assert f"{bad}:3:" in err
+    code, out, _ = invoke(config, "subscribers", "list", "daily", "--format", "csv")
+    assert "ok@example.org" not in out  # all or nothing

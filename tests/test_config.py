@@ -6,6 +6,7 @@ import re
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -164,7 +165,7 @@ def test_full_config_round_trips_into_dataclasses(tmp_path: Path) -> None:
             id="ukraine-daily",
             title="Ukraine war — daily digest",
             schedule="0 7 * * *",
-            timezone="Europe/Kyiv",
+            timezone=ZoneInfo("Europe/Kyiv"),
             to=("editor@example.org", "desk@example.org"),
             topics=("ukraine-war",),
             max_items=25,
@@ -175,7 +176,7 @@ def test_full_config_round_trips_into_dataclasses(tmp_path: Path) -> None:
             id="everything",
             title="everything",
             schedule="30 6 * * 1",
-            timezone="UTC",
+            timezone=ZoneInfo("UTC"),
             to=("all@example.org",),
         ),
     )
@@ -277,7 +278,7 @@ def test_yaml_merge_keys_share_digest_settings(tmp_path: Path) -> None:
     assert evening is not None
     assert (evening.schedule, evening.timezone, evening.to) == (
         "0 19 * * *",
-        "Europe/Berlin",
+        ZoneInfo("Europe/Berlin"),
         ("a@example.org",),
     )
 
@@ -290,7 +291,8 @@ def test_relative_path_is_displayed_as_given(
     (problem,) = check_config("feeds.yaml", environ={})
     assert problem.file == "feeds.yaml"
     assert str(problem) == "feeds.yaml:5: bogus: unknown key 'bogus' (known keys: " + (
-        "site, output_dir, database, templates, defaults, fetch, topics, feeds, digests, smtp)"
+        "site, output_dir, state_dir, database, templates, defaults, fetch, topics, feeds, "
+        "digests, smtp)"
     )
 
 

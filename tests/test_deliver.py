@@ -1,31 +1,39 @@
-"""deliver.py against a real aiosmtpd server on 127.0.0.1."""
+"""deliver.py against real aiosmtpd servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import smtplib
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from aggregator.config import DigestConfig, SiteConfig, SmtpConfig
-from aggregator.deliver import deliver_issue, send_message
+from aggregator.config import SmtpConfig
+from aggregator.deliver import (
+    MAX_ATTEMPTS,
+    RETRY_PAUSES,
+    Attempt,
+    SmtpSession,
+    deliver,
+    describe_error,
+    next_attempt,
+)
 from aggregator.errors import DeliveryError
-from aggregator.models import DigestIssue, DigestItem, DigestSection, EntryKey, RenderedIssue
-from aggregator.render import make_environment, render_issue
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 SENDER = "War Desk <digest@example.org>"
 USERNAME = "digest@example.org"
 PASSWORD = "s3cret pass"
+TRY_LATER = "451 4.7.1 Try again later"
+NO_SUCH_USER = "550 5.1.1 No such user"
 
 
 @dataclass
@@ -36,20 +44,51 @@ class Received:
 
 
 @dataclass
-class StoringHandler:
-    """Keeps every envelope; rejects recipients at ``refused.example``."""
+class Handler:
+    """Keeps every envelope, counts connections, and answers RCPT as told.
 
+    ``answers[address]`` is a queue of answers for that address's RCPT commands, used up
+    one per try; once empty (or for any other address) the address is accepted.
+    ``always[address]`` answers every RCPT for that address. ``delay`` slows RCPT and
+    DATA down. ``drop_data_once`` lists addresses whose first DATA loses the connection.
+    """
+
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    always: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop_data_once: set[str] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
+    rcpt_calls: list[str] = field(default_factory=list)
+    sessions: list[Any] = field(default_factory=list)  # one per connection that sent RCPT
+
+    @property
+    def connections(self) -> int:
+        return len({id(s) for s in self.sessions})
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
-        if address.endswith("@refused.example"):
-            return "550 5.1.1 no such user"
+        if not any(s is session for s in self.sessions):
+            self.sessions.append(session)
+        self.rcpt_calls.append(address)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if address in self.always:
+            return self.always[address]
+        queued = self.answers.get(address)
+        if queued:
+            return queued.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        dropped = self.drop_data_once & set(envelope.rcpt_tos)
+        if dropped:
+            self.drop_data_once -= dropped
+            server.transport.close()  # the connection is lost before the server answers
+            return "421 4.3.0 closing"
         self.received.append(
             Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
         )
@@ -75,35 +114,35 @@ def authenticator(
     return AuthResult(success=ok, handled=False)
 
 
-def start_server(handler: StoringHandler, **kwargs: Any) -> Controller:
+def start_server(handler: Handler, **kwargs: Any) -> Controller:
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
     controller.start()
     return controller
 
 
 @pytest.fixture
-def handler() -> StoringHandler:
-    return StoringHandler()
+def handler() -> Handler:
+    return Handler()
 
 
 @pytest.fixture
-def server(handler: StoringHandler) -> Iterator[Controller]:
+def server(handler: Handler) -> Iterator[Controller]:
     controller = start_server(handler)
     yield controller
     controller.stop()
 
 
 @pytest.fixture
-def auth_server(handler: StoringHandler) -> Iterator[Controller]:
+def auth_server(handler: Handler) -> Iterator[Controller]:
     controller = start_server(handler, auth_require_tls=False, authenticator=authenticator)
     yield controller
     controller.stop()
 
 
-def smtp_for(controller: Controller, **overrides: Any) -> SmtpConfig:
+def smtp_for(port: int, **overrides: Any) -> SmtpConfig:
     settings: dict[str, Any] = {
         "host": "127.0.0.1",
-        "port": controller.port,
+        "port": port,
         "sender": SENDER,
         "security": "none",
         "timeout": 5.0,
@@ -112,35 +151,16 @@ def smtp_for(controller: Controller, **overrides: Any) -> SmtpConfig:
     return SmtpConfig(**settings)
 
 
-@pytest.fixture(scope="module")
-def rendered() -> RenderedIssue:
-    item = DigestItem(
-        key=EntryKey("https://feeds.example.net/rss", "e1"),
-        title="Kyiv — morning update",
-        link="https://feeds.example.net/e1",
-        source="Example Wire",
-        published=datetime(2026, 11, 26, 4, 0, tzinfo=UTC),
-        summary_text="Ünïcode summary text.",
-    )
-    issue = DigestIssue(
-        digest_id="daily",
-        title="Daily",
-        stamp="2026-11-26T0700",
-        window_start=datetime(2026, 11, 25, 5, tzinfo=UTC),
-        window_end=datetime(2026, 11, 26, 5, tzinfo=UTC),
-        sections=(DigestSection("t", "Topic", (item,)),),
-    )
-    digest = DigestConfig(
-        id="daily",
-        title="Daily",
-        schedule="0 7 * * *",
-        timezone="Europe/Kyiv",
-        to=("a@example.org", "b@example.org"),
-    )
-    site = SiteConfig(title="War Desk", url="https://news.example.org/", author="Editors")
-    return render_issue(
-        issue, digest=digest, site=site, sender=SENDER, env=make_environment(TEMPLATES)
-    )
+def message_for(recipient: str) -> bytes:
+    """A small multipart message of the kind the newsletter sends, one per reader."""
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = recipient
+    message["Subject"] = "Daily — 26 November"
+    message["Message-ID"] = f"<2026-11-26T0900.{recipient.replace('@', '.')}@example.org>"
+    message.set_content("Kyiv — morning update\nÜnïcode summary text.\n")
+    message.add_alternative("<p>Kyiv — morning update</p><p>Ünïcode summary text.</p>", "html")
+    return message.as_bytes(policy=email.policy.SMTP)
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -149,19 +169,53 @@ def parse(data: bytes) -> EmailMessage:
     return message
 
 
-# ---------------------------------------------------------------- send_message
+@dataclass
+class Run:
+    """One deliver() call with everything it reported on the way."""
+
+    results: list[Attempt]
+    reported: list[Attempt]
+    sleeps: list[float]
 
 
-def test_send_message_delivers_both_parts(
-    server: Controller, handler: StoringHandler, rendered: RenderedIssue
-) -> None:
-    send_message(smtp_for(server), rendered.eml, sender=SENDER, recipient="a@example.org")
-    assert len(handler.received) == 1
-    got = handler.received[0]
+def run(
+    smtp: SmtpConfig,
+    recipients: list[str],
+    *,
+    pauses: tuple[float, ...] | None = (0.0, 0.0),
+    stop_after: int | None = None,
+) -> Run:
+    reported: list[Attempt] = []
+    sleeps: list[float] = []
+
+    def on_result(attempt: Attempt) -> bool:
+        reported.append(attempt)
+        return stop_after is None or len(reported) < stop_after
+
+    extra: dict[str, Any] = {} if pauses is None else {"pauses": pauses}
+    results = deliver(
+        smtp, recipients, message_for, on_result=on_result, sleep=sleeps.append, **extra
+    )
+    return Run(results, reported, sleeps)
+
+
+def send_one(smtp: SmtpConfig, recipient: str = "a@example.org") -> None:
+    with SmtpSession(smtp) as session:
+        session.send(message_for(recipient), sender=smtp.sender, recipient=recipient)
+
+
+# ---------------------------------------------------------------- SmtpSession
+
+
+def test_session_delivers_the_message_as_given(server: Controller, handler: Handler) -> None:
+    data = message_for("a@example.org")
+    with SmtpSession(smtp_for(server.port)) as session:
+        session.send(data, sender=SENDER, recipient="a@example.org")
+    (got,) = handler.received
     assert got.mail_from == "digest@example.org"  # address part of the From, not the name
     assert got.rcpt_tos == ["a@example.org"]
     message = parse(got.content)
-    assert message["Message-ID"] == rendered.message_id
+    assert message["Message-ID"] == "<2026-11-26T0900.a.example.org@example.org>"
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     plain = message.get_body(preferencelist=("plain",))
@@ -169,127 +223,316 @@ def test_send_message_delivers_both_parts(
     assert "Ünïcode summary text." in plain.get_content()
 
 
-def test_dead_server_is_delivery_error(rendered: RenderedIssue) -> None:
+def test_dead_server_is_transient_server_error() -> None:
     port = free_port()  # nothing listens here any more
-    smtp = SmtpConfig(host="127.0.0.1", port=port, sender=SENDER, security="none", timeout=2.0)
-    with pytest.raises(DeliveryError, match=rf"^127\.0\.0\.1:{port}: connection refused"):
-        send_message(smtp, rendered.eml, sender=SENDER, recipient="a@example.org")
+    with pytest.raises(DeliveryError, match=rf"^127\.0\.0\.1:{port}: connection refused$") as info:
+        send_one(smtp_for(port, timeout=2.0))
+    assert info.value.permanent is False
+    assert info.value.recipient_only is False
 
 
-def test_starttls_without_server_support_is_refused(
-    server: Controller, handler: StoringHandler, rendered: RenderedIssue
-) -> None:
-    smtp = smtp_for(server, security="starttls")
-    with pytest.raises(DeliveryError, match="STARTTLS"):
-        send_message(smtp, rendered.eml, sender=SENDER, recipient="a@example.org")
-    assert handler.received == []  # never falls back to sending in clear
-
-
-def test_ssl_against_plain_server_is_delivery_error(
-    server: Controller, handler: StoringHandler, rendered: RenderedIssue
-) -> None:
-    smtp = smtp_for(server, security="ssl", timeout=3.0)
-    with pytest.raises(DeliveryError, match=rf"127\.0\.0\.1:{server.port}: "):
-        send_message(smtp, rendered.eml, sender=SENDER, recipient="a@example.org")
+def test_starttls_without_server_support_is_refused(server: Controller, handler: Handler) -> None:
+    with pytest.raises(DeliveryError, match=rf"^127\.0\.0\.1:{server.port}: .*STARTTLS") as info:
+        send_one(smtp_for(server.port, security="starttls"))
+    assert info.value.permanent is True
+    assert info.value.recipient_only is False
+    assert handler.rcpt_calls == []  # never falls back to sending in clear
     assert handler.received == []
 
 
-def test_login_with_right_password(
-    auth_server: Controller, handler: StoringHandler, rendered: RenderedIssue
-) -> None:
-    smtp = smtp_for(auth_server, username=USERNAME, password=PASSWORD)
-    send_message(smtp, rendered.eml, sender=SENDER, recipient="a@example.org")
+def test_ssl_against_plain_server_is_delivery_error(server: Controller, handler: Handler) -> None:
+    with pytest.raises(DeliveryError, match=rf"^127\.0\.0\.1:{server.port}: TLS failed: ") as info:
+        send_one(smtp_for(server.port, security="ssl", timeout=3.0))
+    assert info.value.recipient_only is False
+    assert handler.rcpt_calls == []
+    assert handler.received == []
+
+
+def test_login_with_right_password(auth_server: Controller, handler: Handler) -> None:
+    send_one(smtp_for(auth_server.port, username=USERNAME, password=PASSWORD))
     assert [r.rcpt_tos for r in handler.received] == [["a@example.org"]]
 
 
-def test_login_with_wrong_password_is_delivery_error(
-    auth_server: Controller, handler: StoringHandler, rendered: RenderedIssue
-) -> None:
-    smtp = smtp_for(auth_server, username=USERNAME, password="wrong")
-    with pytest.raises(DeliveryError, match=r"authentication failed: 535"):
-        send_message(smtp, rendered.eml, sender=SENDER, recipient="a@example.org")
+def test_login_with_wrong_password_is_permanent(auth_server: Controller, handler: Handler) -> None:
+    smtp = smtp_for(auth_server.port, username=USERNAME, password="wrong")
+    with pytest.raises(DeliveryError, match=r"authentication failed: 535") as info:
+        send_one(smtp)
+    assert info.value.permanent is True
+    assert info.value.recipient_only is False
+    assert handler.rcpt_calls == []
     assert handler.received == []
 
 
 def test_username_without_password_is_delivery_error(
-    auth_server: Controller, rendered: RenderedIssue
+    auth_server: Controller, handler: Handler
 ) -> None:
-    smtp = smtp_for(auth_server, username=USERNAME)
-    with pytest.raises(DeliveryError, match="AGGREGATOR_SMTP_PASSWORD"):
-        send_message(smtp, rendered.eml, sender=SENDER, recipient="a@example.org")
+    with pytest.raises(DeliveryError, match="AGGREGATOR_SMTP_PASSWORD") as info:
+        send_one(smtp_for(auth_server.port, username=USERNAME))
+    assert info.value.permanent is True
+    assert handler.rcpt_calls == []
 
 
-def test_refused_recipient_is_delivery_error(
-    server: Controller, handler: StoringHandler, rendered: RenderedIssue
-) -> None:
-    with pytest.raises(DeliveryError, match=r"nobody@refused\.example refused: 550"):
-        send_message(
-            smtp_for(server), rendered.eml, sender=SENDER, recipient="nobody@refused.example"
-        )
+def test_sender_without_address_is_delivery_error(server: Controller, handler: Handler) -> None:
+    with pytest.raises(DeliveryError, match="no address in sender") as info:
+        send_one(smtp_for(server.port, sender="War Desk <>"))
+    assert info.value.permanent is True
+    assert handler.rcpt_calls == []
+
+
+def test_refused_recipient_is_recipient_only(server: Controller, handler: Handler) -> None:
+    handler.always["nobody@example.org"] = NO_SUCH_USER
+    with pytest.raises(DeliveryError, match=r"recipient nobody@example\.org refused: 550") as info:
+        send_one(smtp_for(server.port), "nobody@example.org")
+    assert info.value.permanent is True
+    assert info.value.recipient_only is True
     assert handler.received == []
 
 
-# ---------------------------------------------------------------- deliver_issue
+# ---------------------------------------------------------------- deliver
 
 
-def test_deliver_issue_skips_delivered_and_records_each(
-    server: Controller, handler: StoringHandler, rendered: RenderedIssue
+def test_one_transaction_per_recipient_on_one_connection(
+    server: Controller, handler: Handler
 ) -> None:
-    delivered: list[str] = []
-    errors = deliver_issue(
-        smtp_for(server),
-        rendered,
-        ["a@example.org", "b@example.org", "c@example.org", "b@example.org"],
-        already_delivered={"a@example.org"},
-        on_delivered=delivered.append,
+    recipients = ["a@example.org", "b@example.org", "c@example.org"]
+    result = run(smtp_for(server.port), recipients)
+    assert [(a.recipient, a.sent) for a in result.results] == [(r, True) for r in recipients]
+    assert result.reported == result.results
+    assert result.sleeps == []
+    # Each envelope names only its reader, and each reader gets their own message.
+    assert [r.rcpt_tos for r in handler.received] == [[r] for r in recipients]
+    assert [parse(r.content)["To"] for r in handler.received] == recipients
+    assert {r.mail_from for r in handler.received} == {"digest@example.org"}
+    assert handler.connections == 1
+
+
+def test_transient_refusal_retried_until_accepted(server: Controller, handler: Handler) -> None:
+    handler.answers["b@example.org"] = [TRY_LATER]
+    recipients = ["a@example.org", "b@example.org", "c@example.org"]
+    result = run(smtp_for(server.port), recipients, pauses=(0.0,))
+    assert all(a.sent for a in result.results)
+    assert result.sleeps == [0.0]
+    assert handler.rcpt_calls.count("b@example.org") == 2
+    assert [r.rcpt_tos for r in handler.received] == [[r] for r in recipients]
+    assert handler.connections == 1  # a refused address does not cost the session
+
+
+def test_transient_refusal_every_time_fails_that_address_only(
+    server: Controller, handler: Handler
+) -> None:
+    handler.always["b@example.org"] = TRY_LATER
+    recipients = ["a@example.org", "b@example.org", "c@example.org"]
+    result = run(smtp_for(server.port), recipients, pauses=(0.0, 0.0))
+    assert [a.sent for a in result.results] == [True, False, True]
+    error = result.results[1].error
+    assert error is not None
+    assert error.permanent is False
+    assert error.recipient_only is True
+    assert str(error) == (
+        f"127.0.0.1:{server.port}: recipient b@example.org refused: 451 4.7.1 Try again later"
     )
-    assert errors == []
-    assert delivered == ["b@example.org", "c@example.org"]
-    # one transaction per recipient, each with only that recipient in the envelope
-    assert [r.rcpt_tos for r in handler.received] == [["b@example.org"], ["c@example.org"]]
-    received = [parse(r.content) for r in handler.received]
-    # each reader sees only their own address; everything else is the rendered issue
-    assert [m["To"] for m in received] == ["b@example.org", "c@example.org"]
-    original = parse(rendered.eml)
-    for message in received:
-        assert message["Message-ID"] == original["Message-ID"]
-        assert message["Subject"] == original["Subject"]
-        assert (
-            message.get_body(("html",)).get_content() == original.get_body(("html",)).get_content()
-        )  # type: ignore[union-attr]
+    assert result.sleeps == [0.0, 0.0]
+    assert handler.rcpt_calls.count("b@example.org") == 3
+    assert [r.rcpt_tos for r in handler.received] == [["a@example.org"], ["c@example.org"]]
 
 
-def test_deliver_issue_continues_after_failure(
-    server: Controller, handler: StoringHandler, rendered: RenderedIssue
-) -> None:
-    delivered: list[str] = []
-    errors = deliver_issue(
-        smtp_for(server),
-        rendered,
-        ["x@refused.example", "b@example.org"],
-        already_delivered=frozenset(),
-        on_delivered=delivered.append,
-    )
-    assert delivered == ["b@example.org"]
-    assert len(errors) == 1
-    assert str(errors[0]).startswith("x@refused.example: 127.0.0.1:")
-    assert isinstance(errors[0].__cause__, DeliveryError)
-    assert [r.rcpt_tos for r in handler.received] == [["b@example.org"]]
+def test_permanent_refusal_is_not_retried(server: Controller, handler: Handler) -> None:
+    handler.always["b@example.org"] = NO_SUCH_USER
+    recipients = ["a@example.org", "b@example.org", "c@example.org"]
+    result = run(smtp_for(server.port), recipients, pauses=(0.0, 0.0))
+    assert [a.sent for a in result.results] == [True, False, True]
+    error = result.results[1].error
+    assert error is not None
+    assert error.permanent is True
+    assert error.recipient_only is True
+    assert "550 5.1.1 No such user" in str(error)
+    assert result.sleeps == []
+    assert handler.rcpt_calls.count("b@example.org") == 1
+    assert [r.rcpt_tos for r in handler.received] == [["a@example.org"], ["c@example.org"]]
 
 
-def test_deliver_issue_against_dead_server_reports_every_recipient(
-    rendered: RenderedIssue,
-) -> None:
+def test_dead_server_stops_after_first_recipients_retries() -> None:
     port = free_port()
-    smtp = SmtpConfig(host="127.0.0.1", port=port, sender=SENDER, security="none", timeout=2.0)
-    delivered: list[str] = []
-    errors = deliver_issue(
-        smtp,
-        rendered,
-        ["a@example.org", "b@example.org"],
-        already_delivered=set(),
-        on_delivered=delivered.append,
+    result = run(
+        smtp_for(port, timeout=2.0),
+        ["a@example.org", "b@example.org", "c@example.org"],
+        pauses=(0.0, 0.0),
     )
-    assert delivered == []
-    assert [str(e).split(":")[0] for e in errors] == ["a@example.org", "b@example.org"]
-    assert all(f"127.0.0.1:{port}" in str(e) for e in errors)
+    (attempt,) = result.results
+    assert attempt.recipient == "a@example.org"
+    assert attempt.error is not None
+    assert str(attempt.error) == f"127.0.0.1:{port}: connection refused"
+    assert attempt.error.permanent is False
+    assert attempt.error.recipient_only is False
+    assert result.sleeps == [0.0, 0.0]
+    assert result.reported == result.results
+
+
+def test_default_pauses_are_the_retry_pauses() -> None:
+    result = run(smtp_for(free_port(), timeout=2.0), ["a@example.org"], pauses=None)
+    assert result.sleeps == list(RETRY_PAUSES)
+    assert not result.results[0].sent
+
+
+def test_wrong_password_stops_the_run_without_retry(
+    auth_server: Controller, handler: Handler
+) -> None:
+    smtp = smtp_for(auth_server.port, username=USERNAME, password="wrong")
+    result = run(smtp, ["a@example.org", "b@example.org"])
+    (attempt,) = result.results
+    assert attempt.error is not None
+    assert attempt.error.permanent is True
+    assert attempt.error.recipient_only is False
+    assert result.sleeps == []
+    assert handler.received == []
+
+
+def test_slow_server_still_delivers(server: Controller, handler: Handler) -> None:
+    # Each answer comes within the time-out, the whole transaction does not: the time-out
+    # bounds each wait for the server, not the message.
+    handler.delay = 1.2
+    result = run(smtp_for(server.port, timeout=2.0), ["a@example.org"])
+    assert [a.sent for a in result.results] == [True]
+    assert result.sleeps == []
+    assert [r.rcpt_tos for r in handler.received] == [["a@example.org"]]
+
+
+def test_server_slower_than_the_timeout_is_transient(server: Controller, handler: Handler) -> None:
+    handler.delay = 1.5
+    result = run(smtp_for(server.port, timeout=0.5), ["a@example.org", "b@example.org"], pauses=())
+    (attempt,) = result.results  # a server-level failure: b is not tried
+    assert attempt.error is not None
+    # smtplib reports a reply that never came as a disconnection "...: timed out".
+    assert str(attempt.error).startswith(f"127.0.0.1:{server.port}: ")
+    assert str(attempt.error).endswith("timed out")
+    assert attempt.error.permanent is False
+    assert attempt.error.recipient_only is False
+    assert handler.rcpt_calls == ["a@example.org"]
+
+
+def test_dropped_connection_is_reopened(server: Controller, handler: Handler) -> None:
+    handler.drop_data_once = {"b@example.org"}
+    recipients = ["a@example.org", "b@example.org", "c@example.org"]
+    result = run(smtp_for(server.port), recipients, pauses=(0.0,))
+    assert all(a.sent for a in result.results)
+    assert result.sleeps == [0.0]
+    assert [r.rcpt_tos for r in handler.received] == [[r] for r in recipients]
+    assert handler.connections == 2
+
+
+def test_on_result_false_stops_the_run(server: Controller, handler: Handler) -> None:
+    recipients = ["a@example.org", "b@example.org", "c@example.org"]
+    result = run(smtp_for(server.port), recipients, stop_after=2)
+    assert [a.recipient for a in result.results] == ["a@example.org", "b@example.org"]
+    assert result.reported == result.results
+    assert [r.rcpt_tos for r in handler.received] == [["a@example.org"], ["b@example.org"]]
+
+
+def test_on_result_runs_before_the_next_recipient(server: Controller, handler: Handler) -> None:
+    seen_by_server: list[int] = []
+
+    def on_result(attempt: Attempt) -> bool:
+        seen_by_server.append(len(handler.received))
+        return True
+
+    deliver(
+        smtp_for(server.port),
+        ["a@example.org", "b@example.org"],
+        message_for,
+        on_result=on_result,
+        sleep=lambda _: None,
+    )
+    # Called right after each acceptance: a crash loses the record of one message at most.
+    assert seen_by_server == [1, 2]
+
+
+def test_no_recipients_opens_no_connection(server: Controller, handler: Handler) -> None:
+    assert run(smtp_for(server.port), []).results == []
+    assert handler.connections == 0
+
+
+# ---------------------------------------------------------------- next_attempt
+
+T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "wait"),
+    [
+        (1, timedelta(minutes=5)),
+        (2, timedelta(minutes=10)),
+        (3, timedelta(minutes=20)),
+        (4, timedelta(minutes=40)),
+        (7, timedelta(minutes=320)),
+        (8, timedelta(hours=6)),  # 640 minutes, capped
+        (MAX_ATTEMPTS - 1, timedelta(hours=6)),
+    ],
+)
+def test_next_attempt_doubles_up_to_six_hours(attempts: int, wait: timedelta) -> None:
+    assert next_attempt(attempts, T0) == T0 + wait
+
+
+@pytest.mark.parametrize("attempts", [MAX_ATTEMPTS, MAX_ATTEMPTS + 1, 100])
+def test_next_attempt_gives_up(attempts: int) -> None:
+    assert next_attempt(attempts, T0) is None
+
+
+def test_retry_schedule_spans_about_a_day_and_a_half() -> None:
+    waits = []
+    for attempts in range(1, MAX_ATTEMPTS):
+        when = next_attempt(attempts, T0)
+        assert when is not None
+        waits.append(when - T0)
+    assert waits == sorted(waits)
+    assert timedelta(days=1) < sum(waits, timedelta()) < timedelta(days=2)
+
+
+# ---------------------------------------------------------------- describe_error
+
+
+@pytest.mark.parametrize(
+    ("exc", "text"),
+    [
+        (
+            smtplib.SMTPRecipientsRefused({"b@example.org": (451, b"4.7.1  Try\r\n again")}),
+            "recipient b@example.org refused: 451 4.7.1 Try again",
+        ),
+        (
+            smtplib.SMTPSenderRefused(553, b"5.7.1 not yours", "digest@example.org"),
+            "sender digest@example.org refused: 553 5.7.1 not yours",
+        ),
+        (
+            smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"),
+            "authentication failed: 535 5.7.8 bad credentials",
+        ),
+        (smtplib.SMTPDataError(554, b"5.6.0 rejected"), "server answered 554 5.6.0 rejected"),
+        (smtplib.SMTPServerDisconnected(), "server disconnected"),
+        (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
+        (TimeoutError(), "timed out"),
+        (socket.gaierror(-2, "Name or service not known"), "cannot resolve host: Name or"),
+        (OSError(113, "No route to host"), "connection failed: No route to host"),
+    ],
+)
+def test_describe_error(exc: BaseException, text: str) -> None:
+    assert describe_error(exc, "b@example.org").startswith(text)
+
+
+def test_421_at_rcpt_ends_the_run_for_everyone(server: Controller, handler: Handler) -> None:
+    handler.always["a@example.org"] = "421 4.3.2 Service shutting down"
+    result = run(smtp_for(server.port), ["a@example.org", "b@example.org"], pauses=(0.0,))
+    (attempt,) = result.results
+    assert attempt.error is not None
+    assert (attempt.error.permanent, attempt.error.recipient_only) == (False, False)
+    assert handler.received == []
+
+
+def test_an_address_that_cannot_be_encoded_fails_alone_and_for_good(
+    server: Controller, handler: Handler
+) -> None:
+    result = run(smtp_for(server.port), ["jörg@example.org", "b@example.org"], pauses=(0.0,))
+    first, second = result.results
+    assert first.error is not None
+    assert (first.error.permanent, first.error.recipient_only) == (True, True)
+    assert result.sleeps == []
+    assert second.sent
+    assert [r.rcpt_tos for r in handler.received] == [["b@example.org"]]

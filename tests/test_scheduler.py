@@ -36,6 +36,11 @@ def config_text(feed_url: str, *, digest: bool = False, smtp_port: int | None = 
     return text
 
 
+@pytest.fixture(autouse=True)
+def _secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGGREGATOR_SECRET_KEY", "scheduler-test-secret-0123")
+
+
 @pytest.fixture
 def feed_url(httpserver: HTTPServer) -> str:
     httpserver.expect_request("/feed.xml").respond_with_data(

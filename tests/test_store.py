@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -28,10 +30,13 @@ from aggregator.models import (
     FetchResult,
     ParsedEntry,
     ParsedFeed,
+    StoredIssue,
     TopicMatch,
 )
 from aggregator.store import Store, open_store
+from aggregator.store.database import MIGRATIONS_DIR, make_engine
 from aggregator.store.entries import content_hash, dedupe, plan_upsert
+from aggregator.store.ledger import NewIssue
 from aggregator.store.schema import metadata
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -43,7 +48,9 @@ TABLES = {
     "entry_topics",
     "digest_issues",
     "digest_issue_items",
-    "digest_deliveries",
+    "digest_recipients",
+    "digest_senders",
+    "subscribers",
     "alembic_version",
 }
 
@@ -163,7 +170,7 @@ def test_open_migrates_to_head_and_reopening_is_harmless(db_url: str) -> None:
     try:
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) >= TABLES
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
             # schema.py and the migrations describe the same schema.
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
             assert diff == []
@@ -339,10 +346,10 @@ def test_big_bodies_and_ids_at_the_parse_limit_are_stored(store: Store) -> None:
         store, FEED_A, parsed_entry(entry_id, content=body), topics={entry_id: (match("t"),)}
     )
     key = EntryKey(FEED_A, entry_id)
-    store.record_delivery(issue("s1", T0, at(1), key), "<m>", "a@x.org", at(1))
+    claim(store, issue("s1", T0, at(1), key), "a@x.org", now=at(1))
     (stored,) = store.entries(topic="t")
     assert (stored.entry_id, stored.content) == (entry_id, body)
-    assert store.sent_entry_keys("daily") == {key}
+    assert store.ledger.sent_entry_keys("daily") == {key}
 
 
 # ---------------------------------------------------------------- feeds
@@ -709,50 +716,163 @@ def test_prune_deletes_only_entries_old_by_both_dates(store: Store) -> None:
 # ---------------------------------------------------------------- digests
 
 
-def test_digest_delivery_bookkeeping(store: Store) -> None:
+def claim(store: Store, claimed: DigestIssue, *recipients: str, now: datetime) -> StoredIssue:
+    new = NewIssue(
+        subject="Daily",
+        html="<p>issue</p>",
+        text="issue",
+        next_start=claimed.window_end - timedelta(hours=1),
+        recipients=tuple((r, f"<{claimed.stamp}.{r}>") for r in recipients),
+    )
+    return store.ledger.claim_issue(claimed, new, now)
+
+
+def test_a_claimed_issue_holds_its_items_and_one_pending_delivery_per_reader(
+    store: Store,
+) -> None:
+    ledger = store.ledger
     one, two, three = (EntryKey(FEED_A, str(i)) for i in range(1, 4))
     first = issue("2025-03-01T0700", T0 - timedelta(days=1), T0, one, two)
-    second = issue("2025-03-02T0700", T0, T0 + timedelta(days=1), three)
+    assert ledger.last_issue("daily") is None
+    assert ledger.sent_entry_keys("daily") == set()
 
-    assert store.last_sent_issue("daily") is None
-    assert store.sent_entry_keys("daily") == set()
-    assert store.delivered_recipients("daily", first.stamp) == set()
-
-    store.record_delivery(first, "<m1@example>", "a@example.org", at(1))
-    store.record_delivery(first, "<m1@example>", "b@example.org", at(2))
-    store.record_delivery(first, "<m1-retry@example>", "a@example.org", at(3))  # retry: no-op
-
-    assert store.delivered_recipients("daily", first.stamp) == {"a@example.org", "b@example.org"}
-    assert store.sent_entry_keys("daily") == {one, two}
-    sent = store.last_sent_issue("daily")
-    assert sent is not None
-    assert (sent.stamp, sent.window_start, sent.window_end) == (
+    stored = claim(store, first, "a@example.org", "b@example.org", now=at(1))
+    assert (stored.stamp, stored.item_count, stored.html, stored.completed_at) == (
         first.stamp,
-        T0 - timedelta(days=1),
-        T0,
+        2,
+        "<p>issue</p>",
+        None,
     )
-    assert sent.message_id == "<m1@example>"
-    assert sent.sent_at == at(1)
-    assert sent.recipients == ("a@example.org", "b@example.org")
+    assert ledger.sent_entry_keys("daily") == {one, two}  # claimed counts as sent
+    assert [i.stamp for i in ledger.open_issues()] == [first.stamp]
+    a, b = ledger.deliveries("daily", first.stamp, status="pending")
+    assert (a.recipient, a.message_id, a.attempts) == (
+        "a@example.org",
+        "<2025-03-01T0700.a@example.org>",
+        0,
+    )
 
-    store.record_delivery(second, "<m2@example>", "a@example.org", at(60 * 24))
-    latest = store.last_sent_issue("daily")
-    assert latest is not None
-    assert latest.stamp == second.stamp
-    assert store.sent_entry_keys("daily") == {one, two, three}
-    # Other digests are separate.
-    assert store.last_sent_issue("weekly") is None
-    assert store.sent_entry_keys("weekly") == set()
-    assert store.delivered_recipients("daily", "no-such-stamp") == set()
+    ledger.record_attempt(a, status="sent", now=at(2))
+    ledger.record_attempt(a, status="failed", now=at(3), error="too late")  # sent stays sent
+    ledger.record_attempt(b, status="pending", now=at(2), error="451", next_attempt_at=at(7))
+    assert not ledger.complete_if_done("daily", first.stamp, at(3))
+    [b] = ledger.deliveries("daily", first.stamp, status="pending")
+    assert (b.attempts, b.last_error, b.next_attempt_at) == (1, "451", at(7))
+    ledger.record_attempt(b, status="failed", now=at(8), error="550 no such user")
+    assert ledger.complete_if_done("daily", first.stamp, at(9))
+    assert ledger.open_issues() == []
+    [sent] = ledger.deliveries("daily", first.stamp, status="sent")
+    assert (sent.recipient, sent.sent_at, sent.attempts) == ("a@example.org", at(2), 1)
+
+    second = issue("2025-03-02T0700", T0, T0 + timedelta(days=1), three)
+    claim(store, second, "a@example.org", now=at(60 * 24))
+    last = ledger.last_issue("daily")
+    assert last is not None
+    assert last.stamp == second.stamp
+    assert ledger.sent_entry_keys("daily") == {one, two, three}
+    assert ledger.last_issue("weekly") is None  # other digests are separate
+    assert ledger.sent_entry_keys("weekly") == set()
+
+
+def test_claiming_the_same_issue_twice_fails_and_keeps_the_first(store: Store) -> None:
+    first = issue("s1", T0, at(1), EntryKey(FEED_A, "1"))
+    claim(store, first, "a@example.org", now=at(1))
+    with pytest.raises(StorageError):
+        claim(store, first, "b@example.org", now=at(2))
+    assert [d.recipient for d in store.ledger.deliveries("daily")] == ["a@example.org"]
+
+
+def test_the_sender_lease_admits_one_owner_until_released_or_expired(store: Store) -> None:
+    ledger = store.ledger
+
+    def take(owner: str, now: datetime, steal_from: str | None = None) -> bool:
+        return ledger.take_lease(
+            "daily",
+            owner=owner,
+            host="h",
+            pid=1,
+            now=now,
+            expires_at=now + timedelta(minutes=10),
+            steal_from=steal_from,
+        )
+
+    assert take("one", T0)
+    assert take("one", at(1))  # renewing
+    assert not take("two", at(2))
+    holder = ledger.lease_holder("daily")
+    assert holder is not None
+    assert (holder.owner, holder.expires_at) == ("one", at(11))
+    assert take("two", at(2), steal_from="one")  # the caller found "one" dead
+    assert not take("one", at(3))  # "one" lost it and must stop
+    assert take("three", at(13))  # expired
+    ledger.release_lease("daily", "three")
+    assert ledger.lease_holder("daily") is None
+    assert take("four", at(14))
+
+
+def test_retention_forgets_complete_issues_only(store: Store) -> None:
+    old = claim(
+        store, issue("old", T0 - timedelta(days=2), T0, EntryKey(FEED_A, "1")), "a@x.org", now=T0
+    )
+    stuck = claim(store, issue("stuck", T0, at(1), EntryKey(FEED_A, "2")), "a@x.org", now=at(1))
+    [delivery] = store.ledger.deliveries("daily", old.stamp)
+    store.ledger.record_attempt(delivery, status="sent", now=at(1))
+    store.ledger.complete_if_done("daily", old.stamp, at(1))
+    assert store.ledger.prune_issues(T0 + timedelta(days=5)) == [("daily", "old")]
+    assert [i.stamp for i in store.ledger.issues("daily")] == [stuck.stamp]
+    assert store.ledger.deliveries("daily", old.stamp) == []
+    assert store.ledger.sent_entry_keys("daily") == {EntryKey(FEED_A, "2")}
 
 
 def test_digest_items_survive_pruning_of_their_entries(store: Store) -> None:
     store.sync_feeds([FeedConfig(FEED_A)], T0)
     store_feed(store, FEED_A, parsed_entry("1", published=T0 - timedelta(days=100)))
     key = EntryKey(FEED_A, "1")
-    store.record_delivery(issue("s1", T0 - timedelta(days=1), T0, key), "<m>", "a@x.org", T0)
+    claim(store, issue("s1", T0 - timedelta(days=1), T0, key), "a@x.org", now=T0)
     assert store.prune(T0 + timedelta(days=1)) == 1
-    assert store.sent_entry_keys("daily") == {key}
+    assert store.ledger.sent_entry_keys("daily") == {key}
+
+
+def test_only_a_feeds_first_fetch_is_marked_backfill(store: Store) -> None:
+    store.sync_feeds([FeedConfig(FEED_A)], T0)
+    store_feed(store, FEED_A, parsed_entry("archive"), now=T0)
+    store_feed(store, FEED_A, parsed_entry("archive"), parsed_entry("news"), now=at(30))
+    marks = {e.entry_id: e.backfill for e in store.entries()}
+    assert marks == {"archive": True, "news": False}
+
+
+def test_upgrading_a_0001_database_keeps_what_was_sent_sent(db_url: str) -> None:
+    engine = make_engine(db_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic_command.upgrade(config, "0001")
+        conn.execute(
+            text("INSERT INTO digest_issues VALUES ('daily', 's1', :start, :end, '<m1>', :end)"),
+            {"start": T0 - timedelta(days=1), "end": T0},
+        )
+        conn.execute(text("INSERT INTO digest_issue_items VALUES ('daily', 's1', 'f', 'e1')"))
+        conn.execute(
+            text("INSERT INTO digest_deliveries VALUES ('daily', 's1', 'a@x.org', :at)"),
+            {"at": T0},
+        )
+    engine.dispose()
+    store = open_store(db_url)
+    try:
+        ledger = store.ledger
+        assert ledger.open_issues() == []
+        [issue_row] = ledger.issues("daily")
+        assert (issue_row.item_count, issue_row.next_start) == (1, T0)
+        [delivery] = ledger.deliveries("daily", "s1")
+        assert (delivery.recipient, delivery.status, delivery.message_id) == (
+            "a@x.org",
+            "sent",
+            "<m1>",
+        )
+        assert ledger.sent_entry_keys("daily") == {EntryKey("f", "e1")}
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------- pure upsert decisions

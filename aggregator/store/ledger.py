@@ -23,6 +23,7 @@ from aggregator.models import (
 from aggregator.store import digests
 from aggregator.store import subscribers as subs
 from aggregator.store.database import storage_errors, write_transaction
+from aggregator.subscribers import TokenClaim, UnsubscribeOutcome
 
 
 @dataclass(frozen=True)
@@ -198,11 +199,9 @@ class DigestLedger:
             return subs.remove(conn, digest_id, address, now)
 
     @storage_errors
-    def unsubscribe(
-        self, digest_id: str, address: str, nonce: str, now: datetime
-    ) -> subs.UnsubscribeResult:
+    def unsubscribe(self, claim: TokenClaim, now: datetime) -> UnsubscribeOutcome:
         with write_transaction(self._engine) as conn:
-            return subs.unsubscribe(conn, digest_id, address, nonce, now)
+            return subs.unsubscribe(conn, claim, now)
 
     @storage_errors
     def subscribers(self, digest_id: str) -> list[Subscriber]:

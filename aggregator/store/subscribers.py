@@ -17,9 +17,9 @@ from sqlalchemy.engine import Connection
 from aggregator.models import Subscriber
 from aggregator.store.digests import drop_pending, insert_ignore
 from aggregator.store.schema import subscribers
+from aggregator.subscribers import TokenClaim, UnsubscribeOutcome, decide_unsubscribe
 
 AddResult = Literal["added", "reactivated", "unchanged"]
-UnsubscribeResult = Literal["unsubscribed", "already", "stale", "unknown"]
 
 
 def add(
@@ -100,20 +100,20 @@ def remove(conn: Connection, digest_id: str, address: str, now: datetime) -> boo
     return True
 
 
-def unsubscribe(
-    conn: Connection, digest_id: str, address: str, nonce: str, now: datetime
-) -> UnsubscribeResult:
-    """Unsubscribe through a link; idempotent for the same subscription's link."""
-    row = _row(conn, digest_id, address)
-    if row is None:
-        return "unknown"
-    if row.nonce != nonce:
-        return "stale"
-    if row.status != "active":
-        return "already"
-    _set(conn, digest_id, address, status="unsubscribed", nonce=nonce, now=now)
-    drop_pending(conn, digest_id, address)
-    return "unsubscribed"
+def unsubscribe(conn: Connection, claim: TokenClaim, now: datetime) -> UnsubscribeOutcome:
+    """Follow an unsubscribe link (see ``decide_unsubscribe``); its pending deliveries go too."""
+    row = _row(conn, claim.digest_id, claim.address)
+    outcome = decide_unsubscribe(
+        claim,
+        current_nonce=None if row is None else row.nonce,
+        active=row is not None and row.status == "active",
+    )
+    if outcome is UnsubscribeOutcome.UNSUBSCRIBED:
+        _set(
+            conn, claim.digest_id, claim.address, status="unsubscribed", nonce=claim.nonce, now=now
+        )
+        drop_pending(conn, claim.digest_id, claim.address)
+    return outcome
 
 
 def listing(conn: Connection, digest_id: str) -> list[Subscriber]:
