@@ -112,6 +112,7 @@ class Newsletter:
         if write:
             eml = self._inspection_copy(rendered)
             directory = self._private_dir(digest.id) / "preview"
+            _clear(directory)  # only the latest preview is of use
             paths = write_private_copy(directory, issue.stamp, rendered.html, rendered.text, eml)
         return DigestReport(
             digest.id,
@@ -425,6 +426,12 @@ class _Lease:
             expires_at=now + LEASE_TTL,
             steal_from=steal_from,
         )
+
+
+def _clear(directory: Path) -> None:
+    for old in directory.glob("*"):
+        if old.suffix in (".html", ".txt", ".eml"):
+            old.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -234,7 +235,10 @@ def measure(binary: str, page: str, width: int) -> Layout:
 def chromium() -> str:
     binary = find_chromium()
     if binary is None:
-        pytest.skip(f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); CI installs it")
+        missing = f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; .ci/run installs it, so CI must have it")
+        pytest.skip(f"{missing}; CI installs it")
     return binary
 
 

@@ -7,11 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from aggregator.app import make_aggregator
+from aggregator.scheduler import Daemon
 
 from .conftest import free_port, write_config
 from .feeds import Item, rss
@@ -101,6 +105,24 @@ def test_two_senders_at_once_deliver_each_reader_exactly_once(
         assert len(slow_mailbox.to(reader)) == 1, reader
     said = " ".join(out for out, _ in outputs)
     assert "another sender" in said or "no new items" in said
+
+
+def test_the_daemons_cron_job_and_a_hand_run_send_each_reader_one_copy(
+    tmp_path: Path, env: dict[str, str], slow_mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = newsletter(tmp_path, env, slow_mailbox.port)
+    for name in ("AGGREGATOR_DATABASE_URL", "AGGREGATOR_SECRET_KEY"):
+        monkeypatch.setenv(name, env[name])
+    with make_aggregator(config) as app:
+        daemon = Daemon(app)  # its cron job, run by hand: the schedule is APScheduler's business
+        by_hand = start(config, env, "digest", "daily", "--send")
+        cron = threading.Thread(target=daemon.send_digest, args=("daily",))
+        cron.start()
+        out, err = by_hand.communicate(timeout=60)
+        cron.join(timeout=60)
+    assert by_hand.returncode == 0, err
+    for reader in READERS:
+        assert len(slow_mailbox.to(reader)) == 1, (reader, out)
 
 
 def test_a_sender_killed_mid_issue_is_resumed_with_the_same_message_ids(
