@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -131,6 +131,7 @@ class Newsletter:
         Another process sending this digest right now is left alone: the report says so.
         """
         self._require_secret()
+        self._require_smtp()  # before anything is claimed
         with self._lease(digest.id) as lease:
             if lease is None:
                 holder = self._ledger.lease_holder(digest.id)
@@ -161,7 +162,14 @@ class Newsletter:
         if not readers:
             reason = f"no subscribers (add some: aggregator subscribers add {digest.id} ADDRESS)"
             return replace(report, skipped_reason=reason)
-        paths: tuple[Path, ...] = write_web_copy(rendered, self._config.output_dir)
+        # Files first: an output folder we cannot write fails the run before anything is claimed.
+        paths = write_web_copy(rendered, self._config.output_dir) + write_private_copy(
+            self._private_dir(digest.id),
+            issue.stamp,
+            rendered.html,
+            rendered.text,
+            self._inspection_copy(rendered),
+        )
         site = self._config.site
         claimed = self._ledger.claim_issue(
             issue,
@@ -177,13 +185,6 @@ class Newsletter:
             now,
         )
         errors = self._write_archive(digest)
-        paths += write_private_copy(
-            self._private_dir(digest.id),
-            issue.stamp,
-            rendered.html,
-            rendered.text,
-            self._inspection_copy(rendered),
-        )
         sent = self._deliver(digest, claimed, lease, resumed=False, due_only=False)
         return replace(sent, paths=paths, errors=(*errors, *sent.errors), more=issue.more)
 
@@ -234,11 +235,11 @@ class Newsletter:
                 self._record_failure(delivery, attempt.error)
             return lease.renew()
 
-        smtp = self._require_smtp()
+        nonces = self._ledger.nonces(digest.id)
         deliver(
-            smtp,
+            self._require_smtp(),
             [d.recipient for d in pending],
-            lambda address: self._message(digest, issue, by_address[address]),
+            lambda address: self._message(digest, issue, by_address[address], nonces),
             on_result=record,
             sleep=self._sleep,
         )
@@ -272,10 +273,17 @@ class Newsletter:
             delivery, status="pending", now=now, error=str(error), next_attempt_at=retry
         )
 
-    def _message(self, digest: DigestConfig, issue: StoredIssue, delivery: Delivery) -> bytes:
+    def _message(
+        self,
+        digest: DigestConfig,
+        issue: StoredIssue,
+        delivery: Delivery,
+        nonces: Mapping[str, str],
+    ) -> bytes:
         secret = self._require_secret()
-        nonce = self._ledger.nonces(digest.id).get(delivery.recipient, "")
-        token = make_token(secret, digest.id, delivery.recipient, nonce)
+        token = make_token(
+            secret, digest.id, delivery.recipient, nonces.get(delivery.recipient, "")
+        )
         smtp = self._require_smtp()
         links = unsubscribe_links(
             self._config.site.app_url,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -194,3 +197,30 @@ def test_bad_subscriber_input_is_a_user_error_naming_the_line(config: Path, tmp_
     assert f"{bad}:3:" in err
     code, out, _ = invoke(config, "subscribers", "list", "daily", "--format", "csv")
     assert "ok@example.org" not in out  # all or nothing
+
+
+def test_the_daemon_refuses_to_start_sending_without_a_secret_key(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        """\
+        feeds: []
+        digests:
+          daily:
+            schedule: "0 7 * * *"
+            to: editor@example.org
+        smtp:
+          host: 127.0.0.1
+          from: desk@example.org
+        """,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_SECRET_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "AGGREGATOR_SECRET_KEY" in done.stderr

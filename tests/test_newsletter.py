@@ -401,3 +401,21 @@ def test_retention_forgets_old_issues_and_removes_their_files(
     assert not web_copy.exists()
     index = (tmp_path / "output" / "digests" / "daily" / "index.html").read_text()
     assert report.stamp not in index
+
+
+def test_an_unwritable_archive_fails_the_run_before_anything_is_claimed(
+    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+) -> None:
+    publish_items(tmp_path, item(1))
+    blocker = tmp_path / "output" / "digests"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")  # root ignores permissions; this stops even root
+    with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
+        fetch(agg, clock)
+        cycle = agg.run_once(send=True)
+        assert cycle.digests_failed
+        assert agg.store.ledger.issues("daily") == []
+        assert mailbox.count() == 0
+        blocker.unlink()
+        [report] = agg.digest("daily", send=True)
+    assert report.sent_to == (READER,)

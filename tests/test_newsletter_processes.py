@@ -154,6 +154,24 @@ def test_a_sender_killed_mid_issue_is_resumed_with_the_same_message_ids(
     assert len(stamps) == 1, "one issue, not a second one with the same items"
 
 
+def test_a_reader_refused_with_451_gets_the_same_issue_from_the_next_process(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    greylisted = READERS[3]
+    with running(Mailbox()) as box:
+        box.refuse[greylisted] = ["451 4.7.1 Greylisted, come back later"] * 3  # one run's tries
+        config = newsletter(tmp_path, env, box.port)
+        first = aggregator(config, env, "digest", "daily", "--send")
+        assert first.returncode == 2, first.stdout
+        assert "1 delivery(ies) still pending" in first.stderr
+        assert box.to(greylisted) == []
+        second = aggregator(config, env, "digest", "daily", "--send")
+        assert second.returncode == 0, second.stderr
+        assert "resumed issue" in second.stdout
+        for reader in READERS:
+            assert len(box.to(reader)) == 1, reader
+
+
 def test_run_once_send_exits_2_when_the_digest_cannot_be_delivered(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
