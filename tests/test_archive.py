@@ -198,3 +198,33 @@ def test_remove_issue_files(tmp_path: Path) -> None:
 def test_remove_refuses_paths_outside_the_archive(tmp_path: Path, stamp: str) -> None:
     with pytest.raises(RenderError, match="not a safe file name"):
         remove_issue_files(tmp_path, "ukraine-daily", [stamp])
+
+
+def test_issues_feed_passes_the_w3c_feed_validator() -> None:
+    validator_dir = RNG_PATH.parent / "feedvalidator"
+    if not validator_dir.is_dir():
+        pytest.skip(f"the W3C Feed Validator is not at {validator_dir} (../shared is absent)")
+    feed = render_issues_feed(SITE, DIGEST, newest_first(DIGEST.id, ISSUES))
+    script = (
+        "import sys; from feedvalidator import validateString, compatibility, logging;"
+        "events = validateString(sys.stdin.buffer.read(), firstOccurrenceOnly=1,"
+        " base=sys.argv[1])['loggedEvents'];"
+        "print('\\n'.join(f'{type(e).__name__} {e.params}' for e in compatibility.AA(events)"
+        " if isinstance(e, logging.Error)))"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "https://news.example.org/digests/ukraine-daily/issues.atom",
+        ],
+        input=feed,
+        capture_output=True,
+        cwd=validator_dir,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    # Warnings allowed: a subject may well contain "<b>" as text, which it flags.
+    assert done.stdout.decode().strip() == "", "the validator found errors"
