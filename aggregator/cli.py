@@ -20,7 +20,7 @@ import click
 
 from . import __version__
 from .app import Aggregator, CycleReport, make_aggregator
-from .config import check_config
+from .config import ENV_SECRET_KEY, check_config, load_config
 from .errors import AggregatorError, ConfigError, UnknownIdError
 from .ingest import FeedOutcome, FetchReport
 from .models import Delivery, Feed
@@ -100,6 +100,12 @@ def check(ctx: click.Context) -> None:
     if problems:
         raise ConfigError(problems)
     click.echo(f"{ctx.obj['config']}: OK")
+    config = load_config(ctx.obj["config"])
+    if config.smtp is not None and config.digests and config.secret_key is None:
+        click.echo(
+            f"note: {ENV_SECRET_KEY} is not set: sending digests will be refused until it is",
+            err=True,
+        )
 
 
 @cli.command()

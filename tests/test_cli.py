@@ -199,7 +199,10 @@ def test_bad_subscriber_input_is_a_user_error_naming_the_line(config: Path, tmp_
     assert "ok@example.org" not in out  # all or nothing
 
 
-def test_the_daemon_refuses_to_start_sending_without_a_secret_key(tmp_path: Path) -> None:
+def test_the_daemon_refuses_to_start_sending_without_a_secret_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGGREGATOR_SECRET_KEY", raising=False)
     config = write_config(
         tmp_path,
         """\
@@ -224,3 +227,6 @@ def test_the_daemon_refuses_to_start_sending_without_a_secret_key(tmp_path: Path
     )
     assert done.returncode == 1
     assert "AGGREGATOR_SECRET_KEY" in done.stderr
+    code, _, err = invoke(config, "check")  # valid, but says what sending will need
+    assert code == 0
+    assert "AGGREGATOR_SECRET_KEY is not set" in err
