@@ -1,10 +1,10 @@
-"""A real SMTP server (aiosmtpd on 127.0.0.1) whose behaviour the newsletter tests set:
-slow answers, and per-address refusals that run out (451 then accept) or never do."""
+"""A real SMTP server (aiosmtpd on 127.0.0.1) whose behaviour tests script: per-address
+RCPT answers that run out (451, then accept) or never do, slow answers, a dropped
+connection, and a record of every message and connection."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,50 +18,83 @@ from .conftest import free_port
 
 
 @dataclass
-class Mailbox:
-    """What the server received, per recipient; ``refuse[address]`` is a queue of RCPT
-    answers used up one per try (an empty queue accepts)."""
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
 
-    host: str = "127.0.0.1"
-    port: int = field(default_factory=free_port)
+
+@dataclass
+class Handler:
+    """Keeps every envelope, counts connections, and answers RCPT as told.
+
+    ``answers[address]`` is a queue of answers for that address's RCPT commands, used up
+    one per try; once empty (or for any other address) the address is accepted.
+    ``always[address]`` answers every RCPT for that address. ``delay`` slows RCPT and
+    DATA down. ``drop_data_once`` lists addresses whose first DATA loses the connection.
+    """
+
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    always: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
-    refuse: dict[str, list[str]] = field(default_factory=dict)
-    received: list[tuple[str, EmailMessage]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    drop_data_once: set[str] = field(default_factory=set)
+    received: list[Received] = field(default_factory=list)
+    rcpt_calls: list[str] = field(default_factory=list)
+    sessions: list[Any] = field(default_factory=list)  # one per connection that sent RCPT
+    port: int = 0  # where it listens, once ``running``
+
+    @property
+    def connections(self) -> int:
+        return len({id(s) for s in self.sessions})
 
     async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
-        with self._lock:
-            answers = self.refuse.get(address.lower())
-            if answers:
-                return answers.pop(0)
+        if not any(s is session for s in self.sessions):
+            self.sessions.append(session)
+        self.rcpt_calls.append(address)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if address in self.always:
+            return self.always[address]
+        queued = self.answers.get(address)
+        if queued:
+            return queued.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        with self._lock:
-            for address in envelope.rcpt_tos:
-                self.received.append((address.lower(), message))  # type: ignore[arg-type]
-        return "250 OK"
+        dropped = self.drop_data_once & set(envelope.rcpt_tos)
+        if dropped:
+            self.drop_data_once -= dropped
+            server.transport.close()  # the connection is lost before the server answers
+            return "421 4.3.0 closing"
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+        )
+        return "250 Message accepted"
 
     def to(self, address: str) -> list[EmailMessage]:
-        with self._lock:
-            return [m for a, m in self.received if a == address]
+        """Every message the server accepted for ``address``, parsed, in order."""
+        return [
+            message_from_bytes(r.content, policy=policy.default)  # type: ignore[misc]
+            for r in list(self.received)
+            if address in (a.lower() for a in r.rcpt_tos)
+        ]
 
     def count(self) -> int:
-        with self._lock:
-            return len(self.received)
+        """Messages accepted, one per recipient."""
+        return sum(len(r.rcpt_tos) for r in list(self.received))
 
 
 @contextmanager
-def running(mailbox: Mailbox) -> Iterator[Mailbox]:
-    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
+def running(handler: Handler, port: int | None = None) -> Iterator[Controller]:
+    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
     controller.start()
+    handler.port = controller.port
     try:
-        yield mailbox
+        yield controller
     finally:
         controller.stop()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import smtplib
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -29,77 +28,14 @@ from aggregator.deliver import (
 )
 from aggregator.errors import DeliveryError
 
+from .conftest import free_port
+from .smtp import Handler
+
 SENDER = "War Desk <digest@example.org>"
 USERNAME = "digest@example.org"
 PASSWORD = "s3cret pass"
 TRY_LATER = "451 4.7.1 Try again later"
 NO_SUCH_USER = "550 5.1.1 No such user"
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-
-
-@dataclass
-class Handler:
-    """Keeps every envelope, counts connections, and answers RCPT as told.
-
-    ``answers[address]`` is a queue of answers for that address's RCPT commands, used up
-    one per try; once empty (or for any other address) the address is accepted.
-    ``always[address]`` answers every RCPT for that address. ``delay`` slows RCPT and
-    DATA down. ``drop_data_once`` lists addresses whose first DATA loses the connection.
-    """
-
-    answers: dict[str, list[str]] = field(default_factory=dict)
-    always: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    drop_data_once: set[str] = field(default_factory=set)
-    received: list[Received] = field(default_factory=list)
-    rcpt_calls: list[str] = field(default_factory=list)
-    sessions: list[Any] = field(default_factory=list)  # one per connection that sent RCPT
-
-    @property
-    def connections(self) -> int:
-        return len({id(s) for s in self.sessions})
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if not any(s is session for s in self.sessions):
-            self.sessions.append(session)
-        self.rcpt_calls.append(address)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if address in self.always:
-            return self.always[address]
-        queued = self.answers.get(address)
-        if queued:
-            return queued.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        dropped = self.drop_data_once & set(envelope.rcpt_tos)
-        if dropped:
-            self.drop_data_once -= dropped
-            server.transport.close()  # the connection is lost before the server answers
-            return "421 4.3.0 closing"
-        self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
-        )
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def authenticator(
@@ -115,6 +51,7 @@ def authenticator(
 
 
 def start_server(handler: Handler, **kwargs: Any) -> Controller:
+    # Not tests.smtp.running: some tests here need the Controller itself (auth, TLS options).
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
     controller.start()
     return controller

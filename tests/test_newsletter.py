@@ -22,7 +22,7 @@ from aggregator.subscribers import UnsubscribeOutcome, read_token
 
 from .conftest import FakeClock, free_port, write_config
 from .feeds import Item, rss
-from .smtp import Mailbox, running
+from .smtp import Handler, running
 
 SECRET = "test-secret-key-0123456789abcdef"
 READER = "reader@example.org"
@@ -36,8 +36,9 @@ def _environment(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with running(Mailbox()) as box:
+def mailbox() -> Iterator[Handler]:
+    box = Handler()
+    with running(box):
         yield box
 
 
@@ -112,7 +113,7 @@ def unsubscribe_url(message: EmailMessage) -> str:
 
 
 def test_every_reader_gets_the_issue_once_with_one_click_unsubscribe(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1), item(2))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
@@ -123,7 +124,7 @@ def test_every_reader_gets_the_issue_once_with_one_click_unsubscribe(
         again = agg.digest("daily", send=True)
     assert again[-1].skipped_reason
     assert "no new items" in again[-1].skipped_reason
-    assert sorted(a for a, _ in mailbox.received) == [READER, SECOND]
+    assert mailbox.count() == 2
     ids = set()
     for address in (READER, SECOND):
         [message] = mailbox.to(address)
@@ -141,7 +142,7 @@ def test_every_reader_gets_the_issue_once_with_one_click_unsubscribe(
 
 
 def test_public_archive_names_no_reader_and_eml_stays_private(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
@@ -161,7 +162,7 @@ def test_public_archive_names_no_reader_and_eml_stays_private(
 
 
 def test_sending_without_a_secret_key_is_a_clear_error(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mailbox: Handler, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AGGREGATOR_SECRET_KEY")
     publish_items(tmp_path, item(1))
@@ -176,7 +177,7 @@ def test_sending_without_a_secret_key_is_a_clear_error(
 
 
 def test_unsubscribe_link_is_idempotent_and_ends_every_delivery(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1))
     config = make_config(tmp_path, mailbox.port)
@@ -201,7 +202,7 @@ def test_unsubscribe_link_is_idempotent_and_ends_every_delivery(
 
 
 def test_a_listed_reader_who_unsubscribed_stays_unsubscribed(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
@@ -221,9 +222,9 @@ def test_a_listed_reader_who_unsubscribed_stays_unsubscribed(
 
 
 def test_a_451_is_retried_and_accepted_in_the_same_run(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
-    mailbox.refuse[READER] = ["451 4.7.1 Greylisted, try again"]
+    mailbox.answers[READER] = ["451 4.7.1 Greylisted, try again"]
     publish_items(tmp_path, item(1))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
         fetch(agg, clock)
@@ -233,9 +234,9 @@ def test_a_451_is_retried_and_accepted_in_the_same_run(
 
 
 def test_a_recipient_refused_for_now_gets_the_same_issue_on_the_next_run(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
-    mailbox.refuse[SECOND] = ["451 4.3.0 Mailbox busy"] * 3
+    mailbox.answers[SECOND] = ["451 4.3.0 Mailbox busy"] * 3
     publish_items(tmp_path, item(1))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
         agg.subscribers().add("daily", [SECOND])
@@ -260,9 +261,9 @@ def test_a_recipient_refused_for_now_gets_the_same_issue_on_the_next_run(
 
 
 def test_a_permanent_refusal_is_recorded_and_blocks_no_one(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
-    mailbox.refuse[SECOND] = ["550 5.1.1 No such user"]
+    mailbox.answers[SECOND] = ["550 5.1.1 No such user"]
     publish_items(tmp_path, item(1))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
         agg.subscribers().add("daily", [SECOND])
@@ -289,7 +290,8 @@ def test_an_outage_leaves_the_issue_to_be_resumed_before_any_new_one(
         assert down.pending == 1
         assert down.sent_to == ()
         [delivery] = agg.store.ledger.deliveries("daily", down.stamp)
-    with running(Mailbox(port=port)) as box, open_aggregator(config, clock) as agg:
+    box = Handler()
+    with running(box, port), open_aggregator(config, clock) as agg:
         clock.advance(timedelta(minutes=30))
         reports = agg.digest("daily", send=True)
     assert next((r.stamp, r.resumed) for r in reports) == (down.stamp, True)
@@ -302,7 +304,7 @@ def test_an_outage_leaves_the_issue_to_be_resumed_before_any_new_one(
 
 
 def test_items_over_max_items_lead_the_next_issues(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, *(item(n) for n in range(1, 6)))
     with open_aggregator(make_config(tmp_path, mailbox.port, max_items=2), clock) as agg:
@@ -319,7 +321,7 @@ def test_items_over_max_items_lead_the_next_issues(
 
 
 def test_an_entry_stamped_before_an_issue_but_stored_after_it_is_not_lost(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1))
     config = make_config(tmp_path, mailbox.port)
@@ -337,7 +339,7 @@ def test_an_entry_stamped_before_an_issue_but_stored_after_it_is_not_lost(
 
 
 def test_a_source_back_after_two_days_is_news_but_a_new_sources_archive_is_not(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     old = "Mon, 23 Nov 2026 05:00:00 GMT"  # three days before the clock
     publish_items(tmp_path, Item("a1", "Kyiv archive piece", pub_date=old), item(1))
@@ -359,7 +361,7 @@ def test_a_source_back_after_two_days_is_news_but_a_new_sources_archive_is_not(
 
 
 def test_a_live_sender_is_left_alone_and_a_dead_one_is_taken_over(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
@@ -387,7 +389,7 @@ def test_a_live_sender_is_left_alone_and_a_dead_one_is_taken_over(
 
 
 def test_retention_forgets_old_issues_and_removes_their_files(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1))
     with open_aggregator(make_config(tmp_path, mailbox.port), clock) as agg:
@@ -404,7 +406,7 @@ def test_retention_forgets_old_issues_and_removes_their_files(
 
 
 def test_an_unwritable_archive_fails_the_run_before_anything_is_claimed(
-    tmp_path: Path, mailbox: Mailbox, clock: FakeClock
+    tmp_path: Path, mailbox: Handler, clock: FakeClock
 ) -> None:
     publish_items(tmp_path, item(1))
     blocker = tmp_path / "output" / "digests"

@@ -19,7 +19,7 @@ from aggregator.scheduler import Daemon
 
 from .conftest import free_port, write_config
 from .feeds import Item, rss
-from .smtp import Mailbox, running
+from .smtp import Handler, running
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +37,9 @@ def env(database_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def slow_mailbox() -> Iterator[Mailbox]:
-    with running(Mailbox(delay=0.3)) as box:
+def slow_mailbox() -> Iterator[Handler]:
+    box = Handler(delay=0.15)
+    with running(box):
         yield box
 
 
@@ -94,7 +95,7 @@ def newsletter(tmp_path: Path, env: dict[str, str], port: int) -> Path:
 
 
 def test_two_senders_at_once_deliver_each_reader_exactly_once(
-    tmp_path: Path, env: dict[str, str], slow_mailbox: Mailbox
+    tmp_path: Path, env: dict[str, str], slow_mailbox: Handler
 ) -> None:
     config = newsletter(tmp_path, env, slow_mailbox.port)
     first = start(config, env, "digest", "daily", "--send")
@@ -108,7 +109,7 @@ def test_two_senders_at_once_deliver_each_reader_exactly_once(
 
 
 def test_the_daemons_cron_job_and_a_hand_run_send_each_reader_one_copy(
-    tmp_path: Path, env: dict[str, str], slow_mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, env: dict[str, str], slow_mailbox: Handler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = newsletter(tmp_path, env, slow_mailbox.port)
     for name in ("AGGREGATOR_DATABASE_URL", "AGGREGATOR_SECRET_KEY"):
@@ -126,7 +127,7 @@ def test_the_daemons_cron_job_and_a_hand_run_send_each_reader_one_copy(
 
 
 def test_a_sender_killed_mid_issue_is_resumed_with_the_same_message_ids(
-    tmp_path: Path, env: dict[str, str], slow_mailbox: Mailbox
+    tmp_path: Path, env: dict[str, str], slow_mailbox: Handler
 ) -> None:
     config = newsletter(tmp_path, env, slow_mailbox.port)
     sender = start(config, env, "digest", "daily", "--send")
@@ -158,8 +159,9 @@ def test_a_reader_refused_with_451_gets_the_same_issue_from_the_next_process(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     greylisted = READERS[3]
-    with running(Mailbox()) as box:
-        box.refuse[greylisted] = ["451 4.7.1 Greylisted, come back later"] * 3  # one run's tries
+    box = Handler()
+    with running(box):
+        box.answers[greylisted] = ["451 4.7.1 Greylisted, come back later"] * 3  # one run's tries
         config = newsletter(tmp_path, env, box.port)
         first = aggregator(config, env, "digest", "daily", "--send")
         assert first.returncode == 2, first.stdout
