@@ -19,6 +19,7 @@ import jinja2
 
 from .config import Config, DigestConfig, load_config, require_digest
 from .errors import AggregatorError, UnknownIdError
+from .explain import Explanation, explain
 from .fetch import fetch_all as fetch_requests
 from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
 from .models import Clock, Feed, FetchRequest, utc_now
@@ -26,6 +27,7 @@ from .newsletter import DigestReport, DigestStatus, Newsletter
 from .publish import plan_outputs, write_outputs
 from .render import make_environment
 from .store import Store, open_store
+from .storylines import assign_stories
 from .subscriptions import Subscribers
 from .topics import compile_topics
 from .web import WSGIApplication, make_app
@@ -143,6 +145,8 @@ class Aggregator:
             stored={f.url: f for f in due},
             now=self._clock(),
         )
+        if report.new_entries:
+            assign_stories(self._store)
         return report
 
     # ------------------------------------------------------------ publish
@@ -229,6 +233,13 @@ class Aggregator:
                 problems.append(f"digest {digest.id}: {exc}")
         return CycleReport(report, tuple(published), tuple(digests), tuple(problems))
 
+    def explain(self, query: str) -> list[Explanation]:
+        """Why each entry named by ``query`` (id or link) has its topics and story."""
+        found = explain(self._store, query, self._topics, _hints(self._config))
+        if not found:
+            raise UnknownIdError(f"no stored entry has the id or link {query!r}")
+        return found
+
     def prune(self) -> int:
         """Forget entries and digest issues past ``retention``; returns the entries removed."""
         cutoff = self._clock() - self._config.defaults.retention
@@ -246,6 +257,7 @@ class Aggregator:
         if topic is not None and self._config.topic(topic) is None:
             known = ", ".join(t.id for t in self._config.topics) or "none"
             raise UnknownIdError(f"no topic {topic!r} in {self._config.path} (known: {known})")
+        shared = self._store.article_sources()
         for entry in self._store.entries(topic=topic):
             yield {
                 "feed": entry.feed_url,
@@ -255,6 +267,7 @@ class Aggregator:
                 "published": entry.published.isoformat(),
                 "topics": list(entry.topic_ids),
                 "story_id": entry.story_id,
+                "sources": shared.get(entry.article_id or "", [entry.feed_url]),
             }
 
 

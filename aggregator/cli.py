@@ -22,6 +22,7 @@ from . import __version__
 from .app import Aggregator, CycleReport, make_aggregator
 from .config import ENV_SECRET_KEY, check_config, load_config
 from .errors import AggregatorError, ConfigError, UnknownIdError
+from .explain import Explanation
 from .ingest import FeedOutcome, FetchReport
 from .models import Delivery, Feed
 from .newsletter import DigestReport, DigestStatus
@@ -205,6 +206,21 @@ def status(ctx: click.Context, fmt: str) -> None:
         _print_digest_status(digests)
 
 
+@cli.command("explain")
+@click.argument("query")
+@click.pass_context
+@reports_errors
+def explain_command(ctx: click.Context, query: str) -> None:
+    """Why the entry QUERY (its id or link) has, or lacks, each topic, and its story."""
+    with opened(ctx) as aggregator:
+        explanations = aggregator.explain(query)
+        topic_ids = [t.id for t in aggregator.config.topics]
+    for n, explanation in enumerate(explanations):
+        if n:
+            click.echo()
+        _print_explanation(explanation, topic_ids)
+
+
 @cli.group()
 def subscribers() -> None:
     """Manage the readers of a digest (besides the `to:` addresses in feeds.yaml)."""
@@ -293,11 +309,13 @@ def export(ctx: click.Context, fmt: str, topic: str | None) -> None:
             for row in rows:
                 click.echo(json.dumps(row, ensure_ascii=False))
             return
-        fields = ["feed", "id", "link", "title", "published", "topics", "story_id"]
+        fields = ["feed", "id", "link", "title", "published", "topics", "story_id", "sources"]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "topics": " ".join(row["topics"])})
+            writer.writerow(
+                {**row, "topics": " ".join(row["topics"]), "sources": " ".join(row["sources"])}
+            )
 
 
 # ---------------------------------------------------------------- output helpers
@@ -414,6 +432,38 @@ def _print_status_table(feeds: Sequence[Feed]) -> None:
         for feed in feeds
     ]
     _print_table(header, rows)
+
+
+def _print_explanation(explanation: Explanation, topic_ids: Sequence[str]) -> None:
+    entry = explanation.entry
+    click.echo(f"{entry.title or '(untitled)'}")
+    click.echo(f"  id {entry.entry_id} in {entry.feed_url}")
+    if entry.link:
+        click.echo(f"  {entry.link}")
+    if len(explanation.sources) > 1:
+        click.echo(f"  the same article is also in: {', '.join(explanation.sources[1:])}")
+    click.echo("topics:")
+    for match in entry.topics:
+        click.echo(f"  {match.topic_id}: yes — {'; '.join(match.reasons)}")
+    for miss in explanation.misses:
+        why = "; ".join(miss.reasons) or "no term matched"
+        click.echo(f"  {miss.topic_id}: no — {why}")
+    if not topic_ids:
+        click.echo("  (feeds.yaml defines no topics)")
+    click.echo("story:")
+    if explanation.story_id is None:
+        click.echo("  none yet (stories are decided after each fetch)")
+        return
+    others = [e for e in explanation.story if e.article_id != entry.article_id]
+    click.echo(f"  {explanation.story_id}: {len(explanation.story)} article(s)")
+    if explanation.joined is not None:
+        click.echo(f"  joined because of: {explanation.joined.title}")
+        for reason in explanation.story_reasons:
+            click.echo(f"    {reason}")
+    elif others:
+        click.echo("  this article founded the story")
+    for other in others:
+        click.echo(f"  - {other.title} ({other.feed_title or other.feed_url})")
 
 
 def _digest_row(status: DigestStatus) -> dict[str, Any]:

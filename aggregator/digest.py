@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aggregator.config import DigestConfig, TopicRule
+from aggregator.identity import canonical_link
 from aggregator.models import (
     DigestIssue,
     DigestItem,
@@ -59,12 +60,15 @@ def eligible_entries(
     already_sent: Set[EntryKey],
     since: datetime,
     window: Window,
+    sent_articles: Set[str] = frozenset(),
 ) -> list[Entry]:
-    """The entries the next issue may hold, in issue order (newest first)."""
+    """The entries the next issue may hold, in issue order (newest first). An entry is out
+    when it, or its article from any feed (``sent_articles``), was in an earlier issue."""
     chosen = [
         e
         for e in candidates
         if _eligible(e, digest, already_sent=already_sent, since=since, window=window)
+        and not (e.article_id and e.article_id in sent_articles)
     ]
     # Two stable sorts rather than a float key: exact on microseconds, ties by key.
     chosen.sort(key=lambda e: (e.feed_url, e.entry_id))
@@ -193,10 +197,11 @@ def _articles(entries: Sequence[Entry]) -> list[_Article]:
 
 def _identities(entry: Entry) -> list[str]:
     found = [f"story:{entry.story_id}"] if entry.story_id else []
-    if entry.link:
-        parts = urlsplit(entry.link.strip())
-        host = (parts.hostname or "").removeprefix("www.")
-        found.append(f"link:{host}{parts.path.rstrip('/')}?{parts.query}")
+    if entry.article_id:
+        found.append(f"article:{entry.article_id}")
+    link = canonical_link(entry.link)
+    if link:  # also for entries stored before articles had ids
+        found.append(f"link:{link}")
     return found
 
 

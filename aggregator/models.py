@@ -153,6 +153,7 @@ class Entry:
     feed_title: str | None = None
     story_id: str | None = None
     backfill: bool = False  # from its feed's first fetch: an archive, not news
+    article_id: str | None = None  # the piece of journalism, whichever feeds carry it
 
     @property
     def key(self) -> EntryKey:

@@ -181,6 +181,7 @@ class Newsletter:
                 recipients=tuple(
                     (r.address, make_message_id(issue, site, r.address)) for r in readers
                 ),
+                articles={e.key: e.article_id for e in eligible},
             ),
             now,
         )
@@ -199,6 +200,7 @@ class Newsletter:
             already_sent=self._ledger.sent_entry_keys(digest.id),
             since=since,
             window=window,
+            sent_articles=self._ledger.sent_article_ids(digest.id),
         )
         issue = plan_issue(digest, self._config.topics, eligible, window=window)
         rendered = render_issue(issue, digest=digest, site=self._config.site, env=self._env)

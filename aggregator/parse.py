@@ -28,6 +28,7 @@ from feedparser.mixin import _FeedParserMixin
 from lxml import etree
 
 from aggregator.errors import ParseError
+from aggregator.identity import unique_ids
 from aggregator.models import FetchResult, ParsedEntry, ParsedFeed
 
 __all__ = ["parse_bytes", "parse_feed"]
@@ -129,16 +130,20 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
     if not raw_entries and not title and not version:
         raise ParseError(url, _not_a_feed_message(content, doc))
 
-    entries = tuple(_entry(raw, base) for raw in raw_entries)
+    entries, shared = unique_ids(_entry(raw, base) for raw in raw_entries)
+    warning = _warning(doc, content, charset, len(raw_entries))
+    if shared:
+        note = f"{shared} item(s) reuse another item's id; kept under derived ids"
+        warning = f"{warning}; {note}" if warning else note
     return ParsedFeed(
         url=url,
         title=title or urlsplit(url).hostname or url,
         link=_safe_link(base, _get(data, "link")),
         feed_id=_clean(_get(data, "id")).strip() or None,
         updated=_first_date(data, "updated_parsed", "published_parsed"),
-        entries=entries,
+        entries=tuple(entries),
         subtitle=_plain_text(_get(data, "subtitle")),
-        warning=_warning(doc, content, charset, len(entries)),
+        warning=warning,
         categories=_categories(_get(data, "tags")),
     )
 
@@ -232,16 +237,18 @@ def _entry(raw: Any, base: str) -> ParsedEntry:
     link = _safe_link(base, _get(raw, "link"))
     summary = _html(_get(raw, "summary"), _detail_type(_get(raw, "summary_detail")))
     content = _content(_get(raw, "content"), summary)
-    entry_id = _clean(_get(raw, "id")).strip() or link or _hash_id(title, content or summary)
+    # Atom 0.3 <issued> arrives as published_parsed; <created> stays separate.
+    published = _first_date(raw, "published_parsed", "created_parsed")
+    updated = _first_date(raw, "updated_parsed")
+    entry_id = _clean(_get(raw, "id")).strip() or link or _hash_id(title, published or updated)
     return ParsedEntry(
         entry_id=_bounded_id(entry_id),
         title=title,
         link=link,
         summary=summary,
         content=content,
-        # Atom 0.3 <issued> arrives as published_parsed; <created> stays separate.
-        published=_first_date(raw, "published_parsed", "created_parsed"),
-        updated=_first_date(raw, "updated_parsed"),
+        published=published,
+        updated=updated,
         author=_plain_text(_get(raw, "author")) or None,
         categories=_categories(_get(raw, "tags")),
     )
@@ -265,8 +272,11 @@ def _detail_type(detail: Any) -> str:
     return str(_get(detail, "type") or "text/html").lower()
 
 
-def _hash_id(title: str, body: str) -> str:
-    return "sha256:" + hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()
+def _hash_id(title: str, date: datetime | None) -> str:
+    """An id for an item with neither guid nor link: title and date, not the body, so that
+    editing the text updates the entry instead of making a new one."""
+    stamp = date.isoformat() if date is not None else ""
+    return "sha256:" + hashlib.sha256(f"{title}\n{stamp}".encode()).hexdigest()
 
 
 def _bounded_id(entry_id: str) -> str:

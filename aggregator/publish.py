@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
@@ -26,7 +26,7 @@ from lxml import etree
 from aggregator.config import SiteConfig, TopicRule
 from aggregator.errors import RenderError
 from aggregator.files import write_atomic
-from aggregator.models import Entry, Feed
+from aggregator.models import Entry, EntryKey, Feed
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -55,6 +55,8 @@ class OutputFeed:
     title: str
     subtitle: str
     entries: tuple[Entry, ...]
+    # Other feeds' entries for the same article, credited on the entry that stands for it.
+    also: Mapping[EntryKey, tuple[Entry, ...]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- planning (pure)
@@ -76,8 +78,10 @@ def plan_outputs(
     entries: Sequence[Entry],
     feed_items: int,
 ) -> list[OutputFeed]:
-    """The merged feed plus one feed per configured topic (even an empty one)."""
-    ordered = sort_newest_first(entries)
+    """The merged feed plus one feed per configured topic (even an empty one), each with
+    one entry per article however many feeds carry it."""
+    articles, also = one_per_article(entries)
+    ordered = sort_newest_first(articles)
     cap = max(feed_items, 0)
     outputs = [
         OutputFeed(
@@ -85,19 +89,45 @@ def plan_outputs(
             title=site.title,
             subtitle="All entries from every source",
             entries=tuple(ordered[:cap]),
+            also=also,
         )
     ]
     for topic in topics:
-        selected = [e for e in ordered if topic.id in e.topic_ids]
+        selected = [e for e in ordered if topic.id in _article_topics(e, also)]
         outputs.append(
             OutputFeed(
                 path=topic_path(topic.id),
                 title=f"{site.title}: {topic.title}",
                 subtitle=f"Entries about {topic.title}",
                 entries=tuple(selected[:cap]),
+                also=also,
             )
         )
     return outputs
+
+
+def one_per_article(
+    entries: Sequence[Entry],
+) -> tuple[list[Entry], dict[EntryKey, tuple[Entry, ...]]]:
+    """The entry that stands for each article — the first seen, ties by feed and id — and,
+    for each, the other feeds' entries of the same article."""
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.article_id or f"{entry.feed_url}\n{entry.entry_id}", []).append(
+            entry
+        )
+    leads: list[Entry] = []
+    also: dict[EntryKey, tuple[Entry, ...]] = {}
+    for group in groups.values():
+        group.sort(key=lambda e: (_utc(e.first_seen_at), e.feed_url, e.entry_id))
+        leads.append(group[0])
+        if len(group) > 1:
+            also[group[0].key] = tuple(group[1:])
+    return leads, also
+
+
+def _article_topics(entry: Entry, also: Mapping[EntryKey, tuple[Entry, ...]]) -> set[str]:
+    return {t for e in (entry, *also.get(entry.key, ())) for t in e.topic_ids}
 
 
 # ---------------------------------------------------------------- identity (pure)
@@ -121,10 +151,13 @@ def minted_entry_id(site: SiteConfig, feed_url: str, entry_id: str) -> str:
 
 
 def atom_entry_id(entry: Entry, site: SiteConfig) -> str:
-    """The source's id when it is an absolute IRI, else a stable minted ``tag:`` IRI."""
+    """The source's id when it is an absolute IRI, else a stable ``tag:`` IRI minted from
+    the article (so a feed URL change or a second feed carrying it keeps the same id)."""
     eid = entry.entry_id
     if is_absolute_iri(eid) and not eid.startswith(_SYNTHETIC_ID_PREFIX):
         return eid
+    if entry.article_id:
+        return minted_entry_id(site, "article", entry.article_id)
     return minted_entry_id(site, entry.feed_url, eid)
 
 
@@ -260,10 +293,28 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
         # the only entry link written is the alternate one.
         for link in element.findall(f"{_A}link"):
             link.set("rel", "alternate")
+        _append_via(element, entry, output.also.get(entry.key, ()), sources)
         _append_source(element, entry, sources.get(entry.feed_url))
     return etree.tostring(
         root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8"
     )
+
+
+def _append_via(
+    element: etree._Element, entry: Entry, others: Sequence[Entry], sources: Mapping[str, Feed]
+) -> None:
+    """Credit every other feed that carries the article: ``link rel="via"`` to its copy."""
+    shown = {entry.link}
+    for other in others:
+        href = other.link if other.link not in shown else other.feed_url
+        if not href or href in shown:
+            continue
+        shown.add(href)
+        feed = sources.get(other.feed_url)
+        title = feed.display_title if feed is not None else (other.feed_title or other.feed_url)
+        via = etree.Element(f"{_A}link", rel="via", href=clean_text(href), title=clean_text(title))
+        # Before <source>: RFC 4287 puts no order on entry children, readers expect it first.
+        element.append(via)
 
 
 def _append_source(element: etree._Element, entry: Entry, feed: Feed | None) -> None:

@@ -109,8 +109,12 @@ def test_fetch_status_export(config: Path) -> None:
 
     code, out, _ = invoke(config, "export", "--topic", "ukraine-war")
     [line] = [json.loads(x) for x in out.splitlines()]
-    assert set(line) == {"feed", "id", "link", "title", "published", "topics", "story_id"}
-    assert (line["id"], line["topics"], line["story_id"]) == ("a", ["ukraine-war"], None)
+    assert set(line) == {
+        "feed", "id", "link", "title", "published", "topics", "story_id", "sources"
+    }  # fmt: skip
+    assert (line["id"], line["topics"]) == ("a", ["ukraine-war"])
+    assert line["story_id"].startswith("story:")  # every article is in a story, maybe alone
+    assert line["sources"] == [line["feed"]]
 
     code, out, _ = invoke(config, "export", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -230,3 +234,15 @@ def test_the_daemon_refuses_to_start_sending_without_a_secret_key(
     code, _, err = invoke(config, "check")  # valid, but says what sending will need
     assert code == 0
     assert "AGGREGATOR_SECRET_KEY is not set" in err
+
+
+def test_explain_prints_topics_and_story_or_says_it_knows_no_such_entry(config: Path) -> None:
+    invoke(config, "fetch", "--all")
+    code, out, err = invoke(config, "explain", "a")
+    assert code == 0, err
+    assert "Kyiv talks resume" in out
+    assert "ukraine-war: yes" in out
+    assert "story:" in out
+    code, _, err = invoke(config, "explain", "https://nowhere.example/none")
+    assert code == 1
+    assert "no stored entry" in err

@@ -130,7 +130,10 @@ def test_every_corpus_feed_parses_with_all_its_entries() -> None:
     for path in files:
         content = path.read_bytes()
         feed = parse_bytes(content, url=f"https://corpus.example/{path.name}")
-        assert len(feed.entries) == len(feedparser.parse(content).entries), path.name
+        raw = feedparser.parse(content).entries
+        # The same item repeated in one document (same id, title and link) is one entry.
+        distinct = {(e.get("id") or e.get("link"), e.get("title"), e.get("link")) for e in raw}
+        assert len(distinct) <= len(feed.entries) <= len(raw), path.name
         assert_well_formed(feed)
 
 
@@ -412,11 +415,13 @@ def test_id_falls_back_to_link_then_to_a_stable_hash() -> None:
     first = parse_bytes(content, url=URL)
     again = parse_bytes(content, url="https://elsewhere.example/feed")
     retitled = parse_bytes(content.replace(b"Orphan", b"Orphaned"), url=URL)
+    edited = parse_bytes(content.replace(b"Body text", b"Body text, corrected"), url=URL)
     assert first.entries[0].entry_id == "https://a.example/linked"
     hashed = first.entries[1].entry_id
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", hashed)
     assert again.entries[1].entry_id == hashed
     assert retitled.entries[1].entry_id != hashed
+    assert edited.entries[1].entry_id == hashed  # a body edit updates, it does not duplicate
 
 
 def test_overlong_ids_are_replaced_by_their_hash() -> None:

@@ -51,6 +51,7 @@ TABLES = {
     "digest_recipients",
     "digest_senders",
     "subscribers",
+    "article_keys",
     "alembic_version",
 }
 
@@ -170,7 +171,7 @@ def test_open_migrates_to_head_and_reopening_is_harmless(db_url: str) -> None:
     try:
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) >= TABLES
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
             # schema.py and the migrations describe the same schema.
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
             assert diff == []
@@ -723,6 +724,7 @@ def claim(store: Store, claimed: DigestIssue, *recipients: str, now: datetime) -
         text="issue",
         next_start=claimed.window_end - timedelta(hours=1),
         recipients=tuple((r, f"<{claimed.stamp}.{r}>") for r in recipients),
+        articles={},
     )
     return store.ledger.claim_issue(claimed, new, now)
 

@@ -13,7 +13,7 @@ Exactly once, by construction:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +118,7 @@ def claim_issue(
     text: str,
     next_start: datetime,
     recipients: Sequence[tuple[str, str]],
+    articles: Mapping[EntryKey, str | None],
     now: datetime,
 ) -> StoredIssue:
     """Record a new issue, its items and one pending delivery per (recipient, message id)."""
@@ -137,7 +138,10 @@ def claim_issue(
     }
     conn.execute(digest_issues.insert(), [row])
     item_keys = dict.fromkeys(k for item in issue.items for k in (item.key, *item.merged))
-    items = [{**key, "feed_url": k.feed_url, "entry_id": k.entry_id} for k in item_keys]
+    items = [
+        {**key, "feed_url": k.feed_url, "entry_id": k.entry_id, "article_id": articles.get(k)}
+        for k in item_keys
+    ]
     insert_ignore(conn, digest_issue_items, items)
     deliveries = [
         {**key, "recipient": r, "message_id": m, "status": "pending", "attempts": 0}
@@ -153,6 +157,15 @@ def sent_entry_keys(conn: Connection, digest_id: str) -> set[EntryKey]:
         digest_issue_items.c.digest_id == digest_id
     )
     return {EntryKey(row.feed_url, row.entry_id) for row in conn.execute(query)}
+
+
+def sent_article_ids(conn: Connection, digest_id: str) -> set[str]:
+    """Articles in any claimed issue of the digest, whichever feed carried them then."""
+    query = select(digest_issue_items.c.article_id).where(
+        digest_issue_items.c.digest_id == digest_id,
+        digest_issue_items.c.article_id.is_not(None),
+    )
+    return set(conn.execute(query).scalars())
 
 
 def complete_if_done(conn: Connection, digest_id: str, stamp: str, now: datetime) -> bool:

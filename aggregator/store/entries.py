@@ -269,4 +269,6 @@ def entry_from_row(row: Row[Any], topics: tuple[TopicMatch, ...]) -> Entry:
         topics=topics,
         feed_title=row.feed_title,
         backfill=bool(row.backfill),
+        article_id=row.article_id,
+        story_id=row.story_id,
     )

@@ -6,7 +6,7 @@ The protocol that makes sending exactly-once is described in ``store/digests.py`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +43,7 @@ class NewIssue:
     text: str
     next_start: datetime
     recipients: tuple[tuple[str, str], ...]  # (address, Message-ID)
+    articles: Mapping[EntryKey, str | None]  # each item's article, so no feed repeats it
 
 
 class DigestLedger:
@@ -112,6 +113,11 @@ class DigestLedger:
             return digests.sent_entry_keys(conn, digest_id)
 
     @storage_errors
+    def sent_article_ids(self, digest_id: str) -> set[str]:
+        with self._engine.connect() as conn:
+            return digests.sent_article_ids(conn, digest_id)
+
+    @storage_errors
     def claim_issue(self, issue: DigestIssue, new: NewIssue, now: datetime) -> StoredIssue:
         with write_transaction(self._engine) as conn:
             return digests.claim_issue(
@@ -122,6 +128,7 @@ class DigestLedger:
                 text=new.text,
                 next_start=new.next_start,
                 recipients=new.recipients,
+                articles=new.articles,
                 now=now,
             )
 

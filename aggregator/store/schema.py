@@ -88,8 +88,6 @@ feeds = Table(
     Index(None, "next_due_at"),
 )
 
-# ``story_id`` is deliberately absent: a later migration adds a ``stories`` table and a
-# nullable ``entries.story_id`` referencing it; until then Entry.story_id is always None.
 entries = Table(
     "entries",
     metadata,
@@ -109,10 +107,41 @@ entries = Table(
     Column("content_hash", Text, nullable=False),
     # From the feed's first successful fetch: a new source's archive rather than news.
     Column("backfill", Boolean, nullable=False, server_default=false()),
+    # The piece of journalism, whichever feeds carry it (identity.py); set on insert.
+    Column("article_id", Text),
+    Column("story_id", Text),  # the event it reports, with other articles (stories.py)
     PrimaryKeyConstraint("feed_url", "entry_id"),
     ForeignKeyConstraint(["feed_url"], ["feeds.url"]),
     Index(None, "published"),
     Index(None, "first_seen_at"),
+    Index(None, "article_id"),
+    Index(None, "story_id"),
+)
+
+# Which story each article joined, and why: decided once, when the article first arrives,
+# so a story id never changes and a later arrival never renumbers it.
+article_stories = Table(
+    "article_stories",
+    metadata,
+    Column("article_id", Text, nullable=False),
+    Column("story_id", Text, nullable=False),
+    Column("joined", Text),  # the article it was tied to; None: it founded the story
+    Column("reasons", Text, nullable=False),  # JSON list of strings
+    Column("published", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("article_id"),
+    Index(None, "story_id"),
+    Index(None, "published"),
+)
+
+# Every identity key (guid IRI, canonical link) seen, and the article it belongs to: how an
+# entry of one feed is recognised as an article already stored from another.
+article_keys = Table(
+    "article_keys",
+    metadata,
+    Column("key", Text, nullable=False),
+    Column("article_id", Text, nullable=False),
+    PrimaryKeyConstraint("key"),
+    Index(None, "article_id"),
 )
 
 entry_topics = Table(
@@ -164,6 +193,7 @@ digest_issue_items = Table(
     Column("stamp", Text, nullable=False),
     Column("feed_url", Text, nullable=False),
     Column("entry_id", Text, nullable=False),
+    Column("article_id", Text),  # what "already sent" means: the article, from any feed
     PrimaryKeyConstraint("digest_id", "stamp", "feed_url", "entry_id"),
     ForeignKeyConstraint(
         ["digest_id", "stamp"],

@@ -7,6 +7,7 @@ database failure leaves as ``StorageError`` with the SQLAlchemy error as its cau
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,9 @@ from aggregator.models import (
     TopicMatch,
     UpsertStats,
 )
+from aggregator.store import articles
 from aggregator.store import entries as entry_ops
+from aggregator.store.articles import StoryDecision
 from aggregator.store.database import (
     display_url,
     make_engine,
@@ -183,9 +186,12 @@ class Store:
             if parsed is None:
                 return UpsertStats()
             incoming = entry_ops.dedupe(parsed.entries)
+            incoming, renamed = articles.adopt_republished(conn, url, incoming)
+            topics = {renamed.get(entry_id, entry_id): m for entry_id, m in topics.items()}
             stored = entry_ops.stored_versions(conn, url, [e.entry_id for e in incoming])
             first_fetch = previous_success is None
             plan = entry_ops.plan_upsert(url, incoming, stored, now, backfill=first_fetch)
+            plan = replace(plan, inserts=tuple(articles.assign_articles(conn, url, plan.inserts)))
             entry_ops.apply_plan(conn, url, plan, topics)
             return plan.stats
 
@@ -244,6 +250,58 @@ class Store:
         ).order_by(*entry_ops.NEWEST_FIRST)
         with self._engine.connect() as conn:
             return entry_ops.load_entries(conn, query)
+
+    @storage_errors
+    def articles_without_story(self) -> list[Entry]:
+        """One entry per article that has no story yet (its first-seen entry)."""
+        with self._engine.connect() as conn:
+            return articles.leads(conn, articles.without_story())
+
+    @storage_errors
+    def articles_with_story(self, published_since: datetime) -> list[tuple[Entry, str]]:
+        """(lead entry, story id) of every article published since then that has a story."""
+        with self._engine.connect() as conn:
+            return articles.with_story(conn, published_since)
+
+    @storage_errors
+    def record_stories(self, decided: Sequence[StoryDecision]) -> None:
+        """Store each article's story (first decision wins) and stamp it on its entries."""
+        with write_transaction(self._engine) as conn:
+            articles.record_stories(conn, decided)
+
+    @storage_errors
+    def find_entries(self, query: str) -> list[Entry]:
+        """Entries with that id or link (any spelling of it), and their article's other copies."""
+        with self._engine.connect() as conn:
+            return articles.find(conn, query)
+
+    @storage_errors
+    def story(self, article_id: str) -> tuple[str | None, str | None, list[str], list[Entry]]:
+        """(story id, article it joined, why, one entry per article in the story)."""
+        with self._engine.connect() as conn:
+            story_id, joined, reasons = articles.story_reasons(conn, article_id)
+            members = articles.story_members(conn, story_id) if story_id else []
+        return story_id, joined, reasons, members
+
+    @storage_errors
+    def article_sources(self) -> dict[str, list[str]]:
+        """{article id: the feeds carrying it} for every article more than one feed carries."""
+        shared = (
+            select(entries.c.article_id)
+            .where(entries.c.article_id.is_not(None))
+            .group_by(entries.c.article_id)
+            .having(func.count() > 1)
+        )
+        query = (
+            select(entries.c.article_id, entries.c.feed_url)
+            .where(entries.c.article_id.in_(shared))
+            .order_by(entries.c.article_id, entries.c.first_seen_at, entries.c.feed_url)
+        )
+        found: dict[str, list[str]] = {}
+        with self._engine.connect() as conn:
+            for row in conn.execute(query):
+                found.setdefault(row.article_id, []).append(row.feed_url)
+        return found
 
     @storage_errors
     def reclassify(self, classify: Callable[[Entry], tuple[TopicMatch, ...]]) -> int:
