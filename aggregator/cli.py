@@ -19,14 +19,22 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .app import Aggregator, CycleReport, make_aggregator
+from .app import Aggregator, make_aggregator
+from .cli_output import (
+    digest_row,
+    feed_row,
+    print_add_report,
+    print_cycle,
+    print_digest_report,
+    print_digest_status,
+    print_explanation,
+    print_fetch_summary,
+    print_status_table,
+    print_table,
+    short_time,
+)
 from .config import ENV_SECRET_KEY, check_config, load_config
 from .errors import AggregatorError, ConfigError, UnknownIdError
-from .explain import Explanation
-from .ingest import FeedOutcome, FetchReport
-from .models import Delivery, Feed
-from .newsletter import DigestReport, DigestStatus
-from .subscriptions import AddReport
 
 log = logging.getLogger("aggregator")
 
@@ -119,7 +127,7 @@ def fetch(ctx: click.Context, all_feeds: bool) -> None:
         report = _fetch_with_progress(
             aggregator, functools.partial(aggregator.fetch, all_feeds=all_feeds)
         )
-    _print_fetch_summary(report)
+    print_fetch_summary(report)
 
 
 @cli.command()
@@ -152,7 +160,7 @@ def digest(ctx: click.Context, digest_id: str, send: bool, dry_run: bool) -> Non
         click.echo(reports[0].text, nl=False)
         return
     for report in reports:
-        _print_digest_report(report)
+        print_digest_report(report)
     if any(report.failed for report in reports):
         sys.exit(EXIT_INTERNAL_ERROR)
 
@@ -178,7 +186,7 @@ def run(ctx: click.Context, once: bool, send: bool, tick: float) -> None:
         return
     with opened(ctx) as aggregator:
         report = _fetch_with_progress(aggregator, functools.partial(aggregator.run_once, send=send))
-    _print_cycle(report)
+    print_cycle(report)
     if report.digests_failed:
         sys.exit(EXIT_INTERNAL_ERROR)
 
@@ -195,15 +203,15 @@ def status(ctx: click.Context, fmt: str) -> None:
         digests = aggregator.digest_status()
     if fmt == "json":
         rows = {
-            "feeds": [_feed_row(f) for f in feeds],
-            "digests": [_digest_row(d) for d in digests],
+            "feeds": [feed_row(f) for f in feeds],
+            "digests": [digest_row(d) for d in digests],
         }
         click.echo(json.dumps(rows, indent=2))
         return
-    _print_status_table(feeds)
+    print_status_table(feeds)
     if digests:
         click.echo()
-        _print_digest_status(digests)
+        print_digest_status(digests)
 
 
 @cli.command("explain")
@@ -218,7 +226,7 @@ def explain_command(ctx: click.Context, query: str) -> None:
     for n, explanation in enumerate(explanations):
         if n:
             click.echo()
-        _print_explanation(explanation, topic_ids)
+        print_explanation(explanation, topic_ids)
 
 
 @cli.group()
@@ -235,7 +243,7 @@ def subscribers_add(ctx: click.Context, digest_id: str, addresses: tuple[str, ..
     """Subscribe ADDRESSES to DIGEST_ID (an unsubscribed reader is subscribed again)."""
     with opened(ctx) as aggregator, _bad_addresses():
         report = aggregator.subscribers().add(digest_id, addresses)
-    _print_add_report(report)
+    print_add_report(report)
 
 
 @subscribers.command("import")
@@ -247,7 +255,7 @@ def subscribers_import(ctx: click.Context, digest_id: str, csv_file: Path) -> No
     """Subscribe every address in CSV_FILE (a column named email/address, else the first)."""
     with opened(ctx) as aggregator, _bad_addresses():
         report = aggregator.subscribers().import_csv(digest_id, csv_file)
-    _print_add_report(report)
+    print_add_report(report)
 
 
 @subscribers.command("remove")
@@ -271,13 +279,13 @@ def subscribers_list(ctx: click.Context, digest_id: str, fmt: str) -> None:
     """Every reader of DIGEST_ID, with status and where the address came from."""
     with opened(ctx) as aggregator:
         listing = aggregator.subscribers().listing(digest_id)
-    rows = [(s.address, s.status, s.source, _short_time(s.changed_at)) for s in listing]
+    rows = [(s.address, s.status, s.source, short_time(s.changed_at)) for s in listing]
     header = ("address", "status", "source", "since (UTC)")
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerows([header, *rows])
         return
-    _print_table(header, rows)
+    print_table(header, rows)
     active = sum(1 for s in listing if s.status == "active")
     click.echo(f"{active} active, {len(listing) - active} unsubscribed")
 
@@ -332,190 +340,6 @@ def _fetch_with_progress(aggregator: Aggregator, job: Callable[..., R]) -> R:
         return job(on_fetched=lambda _url: bar.update(1))
 
 
-_RESULT_TEXT = {
-    "changed": "new entries",
-    "unchanged": "no changes",
-    "not-modified": "not modified",
-    "failed": "FAILED",
-}
-
-
-def _print_fetch_summary(report: FetchReport) -> None:
-    """One row per feed, then the totals."""
-    if report.outcomes:
-        header = ("feed", "result", "new", "updated", "note")
-        _print_table(header, [_outcome_row(o) for o in report.outcomes])
-    ok = len(report.outcomes) - len(report.failed)
-    click.echo(
-        f"{len(report.outcomes)} feed(s) polled: {ok} ok, {len(report.failed)} failed; "
-        f"{report.new_entries} new, {report.updated_entries} updated entries"
-    )
-
-
-def _outcome_row(outcome: FeedOutcome) -> tuple[str, ...]:
-    failed = outcome.state == "failed"
-    note = outcome.error if failed else (f"warning: {outcome.warning}" if outcome.warning else "")
-    return (
-        outcome.title[:40],
-        _RESULT_TEXT[outcome.state],
-        "-" if failed else str(outcome.stats.new),
-        "-" if failed else str(outcome.stats.updated),
-        (note or "")[:80],
-    )
-
-
-def _print_digest_report(report: DigestReport) -> None:
-    what = "resumed issue" if report.resumed else "issue"
-    more = f" (+{report.more} for the next issue)" if report.more else ""
-    if report.stamp is None:
-        click.echo(f"digest {report.digest_id}:")
-    else:
-        click.echo(
-            f"digest {report.digest_id} {what} {report.stamp}: {report.item_count} item(s){more}"
-        )
-    for path in report.paths:
-        click.echo(f"  {path}")
-    if report.skipped_reason:
-        click.echo(f"  {report.skipped_reason}")
-    if report.sent_to:
-        click.echo(f"  sent to {len(report.sent_to)} reader(s)")
-    for error in report.errors:
-        click.echo(f"  delivery failed: {error}", err=True)
-    if report.pending:
-        click.echo(
-            f"  {report.pending} delivery(ies) still pending: the next --send or the daemon "
-            "resumes this issue",
-            err=True,
-        )
-
-
-def _print_cycle(report: CycleReport) -> None:
-    _print_fetch_summary(report.fetch)
-    click.echo(f"published: {len(report.published)} file(s) changed")
-    for digest_report in report.digests:
-        _print_digest_report(digest_report)
-    for problem in report.digest_errors:
-        click.echo(f"error: {problem}", err=True)
-
-
-def _when(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _feed_row(feed: Feed) -> dict[str, Any]:
-    return {
-        "url": feed.url,
-        "title": feed.title,
-        "last_fetched_at": _when(feed.last_fetched_at),
-        "last_success_at": _when(feed.last_success_at),
-        "http_status": feed.last_status,
-        "error": feed.last_error,
-        "warning": feed.last_warning,
-        "consecutive_errors": feed.error_count,
-        "entries": feed.entry_count,
-        "next_due_at": _when(feed.next_due_at),
-        "final_url": feed.final_url,
-    }
-
-
-def _print_status_table(feeds: Sequence[Feed]) -> None:
-    header = ("feed", "last fetch (UTC)", "http", "entries", "next due (UTC)", "error")
-    rows = [
-        (
-            feed.display_title[:40],
-            _short_time(feed.last_fetched_at),
-            str(feed.last_status or "-"),
-            str(feed.entry_count),
-            _short_time(feed.next_due_at),
-            (feed.last_error or "")[:60],
-        )
-        for feed in feeds
-    ]
-    _print_table(header, rows)
-
-
-def _print_explanation(explanation: Explanation, topic_ids: Sequence[str]) -> None:
-    entry = explanation.entry
-    click.echo(f"{entry.title or '(untitled)'}")
-    click.echo(f"  id {entry.entry_id} in {entry.feed_url}")
-    if entry.link:
-        click.echo(f"  {entry.link}")
-    if len(explanation.sources) > 1:
-        click.echo(f"  the same article is also in: {', '.join(explanation.sources[1:])}")
-    click.echo("topics:")
-    for match in entry.topics:
-        click.echo(f"  {match.topic_id}: yes — {'; '.join(match.reasons)}")
-    for miss in explanation.misses:
-        why = "; ".join(miss.reasons) or "no term matched"
-        click.echo(f"  {miss.topic_id}: no — {why}")
-    if not topic_ids:
-        click.echo("  (feeds.yaml defines no topics)")
-    click.echo("story:")
-    if explanation.story_id is None:
-        click.echo("  none yet (stories are decided after each fetch)")
-        return
-    others = [e for e in explanation.story if e.article_id != entry.article_id]
-    click.echo(f"  {explanation.story_id}: {len(explanation.story)} article(s)")
-    if explanation.joined is not None:
-        click.echo(f"  joined because of: {explanation.joined.title}")
-        for reason in explanation.story_reasons:
-            click.echo(f"    {reason}")
-    elif others:
-        click.echo("  this article founded the story")
-    for other in others:
-        click.echo(f"  - {other.title} ({other.feed_title or other.feed_url})")
-
-
-def _digest_row(status: DigestStatus) -> dict[str, Any]:
-    return {
-        "digest": status.digest_id,
-        "readers": status.readers,
-        "last_issue": status.last_stamp,
-        "last_issue_complete": status.last_complete,
-        "pending": [_delivery_row(d) for d in status.pending],
-        "failed": [_delivery_row(d) for d in status.failed],
-    }
-
-
-def _delivery_row(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "issue": delivery.stamp,
-        "recipient": delivery.recipient,
-        "attempts": delivery.attempts,
-        "error": delivery.last_error,
-        "next_attempt_at": _when(delivery.next_attempt_at),
-    }
-
-
-def _print_digest_status(digests: Sequence[DigestStatus]) -> None:
-    header = ("digest", "readers", "last issue", "state")
-    rows = []
-    for d in digests:
-        state = "complete" if d.last_complete else f"{len(d.pending)} pending"
-        if d.last_stamp is None:
-            state = "no issue yet"
-        rows.append((d.digest_id, str(d.readers), d.last_stamp or "-", state))
-    _print_table(header, rows)
-    for d in digests:
-        for delivery in (*d.pending, *d.failed):
-            kind = "refused" if delivery.status == "failed" else "pending"
-            click.echo(
-                f"  {d.digest_id} {delivery.stamp} {delivery.recipient}: {kind}: "
-                f"{delivery.last_error or 'not tried yet'}"
-            )
-
-
-def _print_add_report(report: AddReport) -> None:
-    for label, addresses in (
-        ("added", report.added),
-        ("subscribed again", report.reactivated),
-        ("already subscribed", report.unchanged),
-    ):
-        if addresses:
-            shown = ", ".join(addresses[:5]) + (" …" if len(addresses) > 5 else "")
-            click.echo(f"{label}: {len(addresses)} ({shown})")
-
-
 @contextmanager
 def _bad_addresses() -> Iterator[None]:
     """A bad address is the user's mistake: say which, exit 1."""
@@ -524,17 +348,6 @@ def _bad_addresses() -> Iterator[None]:
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
-
-
-def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        click.echo("  ".join(cells).rstrip())
-
-
-def _short_time(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
