@@ -125,7 +125,12 @@ def issue_stamp(digest: DigestConfig, window_end: datetime) -> str:
 def digest_item(entry: Entry, others: Sequence[Entry] = ()) -> DigestItem:
     summary = html_to_text(entry.summary) or html_to_text(entry.content)
     source = _source_name(entry)
-    also = [name for name in dict.fromkeys(_source_name(e) for e in others) if name != source]
+    copies: dict[str, str | None] = {}
+    for other in others:
+        name = _source_name(other)
+        if name != source and name not in copies:
+            same_page = canonical_link(other.link) == canonical_link(entry.link)
+            copies[name] = None if same_page else other.link
     return DigestItem(
         key=entry.key,
         title=one_line(entry.title) or UNTITLED,
@@ -133,7 +138,8 @@ def digest_item(entry: Entry, others: Sequence[Entry] = ()) -> DigestItem:
         source=source,
         published=entry.published,
         summary_text=shorten(summary, SUMMARY_LIMIT),
-        also=tuple(also),
+        also=tuple(copies),
+        also_links=tuple(copies.values()),
         merged=tuple(e.key for e in others),
     )
 

@@ -189,6 +189,7 @@ class DigestItem:
     published: datetime
     summary_text: str  # plain text, already shortened
     also: tuple[str, ...] = ()  # other outlets that carry the same article or story
+    also_links: tuple[str | None, ...] = ()  # their own copies, where they differ from ours
     merged: tuple[EntryKey, ...] = ()  # their entries, recorded as sent with this item
 
 

@@ -811,3 +811,17 @@ def test_unsafe_file_names_are_render_errors(
     with pytest.raises(RenderError, match="not a safe file name"):
         write_web_copy(replace(rendered, issue=replace(rendered.issue, stamp=stamp)), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_other_outlets_of_a_story_link_to_their_own_reports(env: jinja2.Environment) -> None:
+    item = replace(
+        _item(7, "Avdiivka falls", "https://a.example/1"),
+        also=("Beta <News>", "Gamma Daily", "Delta"),
+        also_links=("https://b.example/2", None, "javascript:alert(1)"),
+    )
+    issue = make_issue(DigestSection("ukraine-war", "Ukraine war", (item,)))
+    html = render_issue(issue, digest=DIGEST, site=SITE, env=env).html
+    assert '<a href="https://b.example/2"' in html
+    assert "Beta &lt;News&gt;</a>" in html
+    assert "Gamma Daily" in html  # same page as ours: named, not linked
+    assert "javascript:" not in html
