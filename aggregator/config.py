@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from aggregator.errors import ConfigError, ConfigProblem, UnknownIdError
+from aggregator.identity import feed_form
 from aggregator.yamlnodes import (
     NodeMap,
     TreeReader,
@@ -61,6 +62,11 @@ class FetchSettings:
     max_bytes: int = 10 * 1024 * 1024  # body-size cap; larger bodies are aborted
 
 
+# One keyword in a title (worth 3, see topics.FIELD_WEIGHTS) assigns a topic on its own;
+# one in a summary (2) or a body (1) needs a second term to back it up.
+DEFAULT_TOPIC_THRESHOLD = 3
+
+
 @dataclass(frozen=True)
 class TopicRule:
     id: str
@@ -68,6 +74,9 @@ class TopicRule:
     keywords: tuple[str, ...] = ()  # single terms, word-boundary; "stem*" = prefix
     phrases: tuple[str, ...] = ()  # multi-word, matched as a whole (whitespace-tolerant)
     exclude: tuple[str, ...] = ()  # same syntax as keywords; any match vetoes the topic
+    weak: tuple[str, ...] = ()  # score only alongside a keyword, phrase or context term
+    context: tuple[str, ...] = ()  # score only alongside a keyword, phrase or weak term
+    threshold: int = DEFAULT_TOPIC_THRESHOLD  # points (title 3, summary 2, …) to assign
 
 
 @dataclass(frozen=True)
@@ -344,7 +353,7 @@ class _ConfigReader(TreeReader):
         )
 
     def topics(self, root: NodeMap) -> tuple[list[TopicRule], dict[str, int]]:
-        """The topic rules, and (id → line) of those with no keywords or phrases."""
+        """The topic rules, and (id → line) of those with no keywords, phrases or weak terms."""
         rules: list[TopicRule] = []
         hollow: dict[str, int] = {}
         m = self.section(root, "topics", None)
@@ -352,27 +361,60 @@ class _ConfigReader(TreeReader):
             path, line = m.field(topic_id), line_of(key_node)
             self.slug(topic_id, path, line, "topic")
             body = NodeMap(path, line, {}) if is_null(value_node) else None
-            allowed = ("title", "keywords", "phrases", "exclude")
+            allowed = ("title", "keywords", "phrases", "weak", "context", "exclude", "threshold")
             body = body or self.mapping(value_node, path, line, allowed) or NodeMap(path, line, {})
             keywords = self.terms(body, "keywords", _keyword_problem)
             phrases = self.terms(body, "phrases", _phrase_problem)
+            weak_items = self.located_terms(body, "weak", _exclude_problem)
+            context_items = self.located_terms(body, "context", _exclude_problem)
             exclude = self.terms(body, "exclude", _exclude_problem)
-            if not keywords and not phrases:
+            self.one_role_per_term(keywords + phrases, weak_items, context_items)
+            weak = tuple(term for term, _, _ in weak_items)
+            context = tuple(term for term, _, _ in context_items)
+            if weak and not (keywords or phrases or context):
+                why = "weak terms count only next to a keyword, phrase or context term"
+                self.problem(body.key_line("weak"), body.field("weak"), f"{why}; add some")
+            elif not keywords and not phrases and not weak:
                 hollow[topic_id] = line
             title = self.opt(body, "title", self.text, "") or topic_id
-            rules.append(TopicRule(topic_id, title, keywords, phrases, exclude))
+            threshold = self.opt(body, "threshold", self._positive, DEFAULT_TOPIC_THRESHOLD)
+            rules.append(
+                TopicRule(topic_id, title, keywords, phrases, exclude, weak, context, threshold)
+            )
         return rules, hollow
 
+    def one_role_per_term(
+        self,
+        strong: Sequence[str],
+        weak: Sequence[tuple[str, str, int]],
+        context: Sequence[tuple[str, str, int]],
+    ) -> None:
+        """A term under two roles acts in one (keywords win, then weak terms): say so, rather
+        than let one of the listings silently do nothing."""
+        roles = {t.casefold(): "a keyword or phrase" for t in strong}
+        for items, role in ((weak, "a weak term"), (context, "a context term")):
+            for term, path, line in items:
+                other = roles.setdefault(term.casefold(), role)
+                if other != role:
+                    self.problem(line, path, f"'{term}' is already {other}; list it once")
+
     def terms(self, m: NodeMap, key: str, check: Callable[[str], str | None]) -> tuple[str, ...]:
+        return tuple(term for term, _, _ in self.located_terms(m, key, check))
+
+    def located_terms(
+        self, m: NodeMap, key: str, check: Callable[[str], str | None]
+    ) -> list[tuple[str, str, int]]:
+        """(term, field path, line) of each valid term under ``key``; the rest are problems."""
         node = m.get(key)
-        found: list[str] = []
+        found: list[tuple[str, str, int]] = []
         for i, (term, item) in enumerate(self.texts(node, m.field(key)) if node else []):
+            where = f"{m.field(key)}[{i}]"
             message = check(term)
             if message:
-                self.problem(line_of(item), f"{m.field(key)}[{i}]", message)
+                self.problem(line_of(item), where, message)
             else:
-                found.append(term)
-        return tuple(found)
+                found.append((term, where, line_of(item)))
+        return found
 
     def slug(self, value: str, path: str, line: int, what: str) -> None:
         if not _SLUG.fullmatch(value):
@@ -402,14 +444,15 @@ class _ConfigReader(TreeReader):
             self.problem(line_of(node), "feeds", f"expected a list, got {kind_of(node)}")
             return []
         feeds = [self.feed(i, item, defaults, known) for i, item in enumerate(node.value)]
-        seen: dict[str, int] = {}  # normalised URL → index of its first occurrence
+        seen: dict[str, int] = {}  # feed_form(URL) → index of its first occurrence
         for i, feed in enumerate(feeds):
-            if feed.url in seen:
-                first = seen[feed.url]
+            form = feed_form(feed.url)
+            if form in seen:
+                first = seen[form]
                 message = f"duplicate of feeds[{first}] (line {feeds[first].line})"
                 self.problem(feed.line, f"feeds[{i}].url", message)
             elif feed.url:
-                seen[feed.url] = i
+                seen[form] = i
         return [feed for feed in feeds if feed.url]
 
     def feed(self, i: int, item: Node, defaults: Defaults, known: set[str]) -> FeedConfig:

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.config import (
+    DEFAULT_TOPIC_THRESHOLD,
     Config,
     DigestConfig,
     FeedConfig,
@@ -209,6 +210,37 @@ def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
     assert config.fetch.max_bytes == 10 * 1024 * 1024
     assert (config.topics, config.feeds, config.digests, config.smtp) == ((), (), (), None)
     assert check_config(tmp_path / "feeds.yaml", environ={}) == []
+
+
+def test_topic_weak_context_and_threshold_are_read(tmp_path: Path) -> None:
+    text = MINIMAL + textwrap.dedent("""\
+        topics:
+          war:
+            title: War
+            keywords: [Kyiv]
+            weak: [Russia*, "Black Sea"]
+            context: [missile*, front line]
+            threshold: 4
+          tech:
+            keywords: [AI]
+        """)
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.topics == (
+        TopicRule(
+            "war",
+            "War",
+            keywords=("Kyiv",),
+            weak=("Russia*", "Black Sea"),
+            context=("missile*", "front line"),
+            threshold=4,
+        ),
+        TopicRule("tech", "tech", keywords=("AI",), threshold=DEFAULT_TOPIC_THRESHOLD),
+    )
+
+
+def test_a_topic_of_weak_and_context_terms_only_is_valid(tmp_path: Path) -> None:
+    text = MINIMAL + "topics:\n  war:\n    weak: [Russia]\n    context: [missile*]\n"
+    assert check_config(write(tmp_path, text), environ={}) == []
 
 
 @pytest.mark.parametrize(
@@ -555,6 +587,66 @@ MISTAKES = [
         "war:",
         "topics.war",
         "matches nothing",
+    ),
+    (
+        "topic threshold zero",
+        MINIMAL + "topics:\n  war:\n    keywords: [Kyiv]\n    threshold: 0\n",
+        "threshold",
+        "topics.war.threshold",
+        "must be at least 1, got 0",
+    ),
+    (
+        "topic threshold not a number",
+        MINIMAL + "topics:\n  war:\n    keywords: [Kyiv]\n    threshold: high\n",
+        "threshold",
+        "topics.war.threshold",
+        "expected an integer",
+    ),
+    (
+        "misspelt weak key",
+        MINIMAL + "topics:\n  war:\n    keywords: [Kyiv]\n    weka: [Russia]\n",
+        "weka",
+        "topics.war.weka",
+        "did you mean 'weak'?",
+    ),
+    (
+        "star inside a weak term",
+        MINIMAL + "topics:\n  war:\n    keywords: [Kyiv]\n    weak: [Russia, 'Rus*ia']\n",
+        "weak:",
+        "topics.war.weak[1]",
+        "'*' is only allowed at the end",
+    ),
+    (
+        "empty context term",
+        MINIMAL
+        + "topics:\n  war:\n    keywords: [Kyiv]\n    weak: [Russia]\n    context:\n"
+        + "      - missile*\n      - ''\n",
+        "- ''",
+        "topics.war.context[1]",
+        "empty term",
+    ),
+    (
+        "weak term that is also a keyword",
+        MINIMAL + "topics:\n  war:\n    keywords: [Kyiv, Russia]\n    weak:\n      - russia\n",
+        "- russia",
+        "topics.war.weak[0]",
+        "'russia' is already a keyword or phrase; list it once",
+    ),
+    (
+        "context term that is also a weak term",
+        MINIMAL
+        + "topics:\n  war:\n    keywords: [Kyiv]\n    weak: [Russia, war]\n    context:\n"
+        + "      - missile*\n      - War\n",
+        "- War",
+        "topics.war.context[1]",
+        "'War' is already a weak term; list it once",
+    ),
+    (
+        "weak terms with no company possible",
+        MINIMAL + "topics:\n  war:\n    weak: [Russia, Putin]\n",
+        "weak:",
+        "topics.war.weak",
+        "weak terms count only next to a keyword, phrase or context term",
     ),
     (
         "bad database scheme",

@@ -1,16 +1,28 @@
 from __future__ import annotations
 
+import dataclasses
 import string
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from aggregator.config import TopicRule
+from aggregator.config import DEFAULT_TOPIC_THRESHOLD, TopicRule, load_config
 from aggregator.models import TopicMatch
-from aggregator.topics import MAX_REASONS, classify, compile_topics
+from aggregator.topics import (
+    FIELD_WEIGHTS,
+    MAX_REASONS,
+    TopicMiss,
+    classify,
+    compile_topics,
+    explain_misses,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 
 UKRAINE = TopicRule(
     id="ukraine-war",
@@ -20,6 +32,21 @@ UKRAINE = TopicRule(
     exclude=("eurovision",),
 )
 TECH = TopicRule(id="tech", title="Technology", keywords=("AI", "C++", "chip*"))
+# The war topic's shape in feeds.yaml, small: "Russia" is the war only in company.
+WAR = TopicRule(
+    id="war",
+    title="War",
+    keywords=("ukrain*", "Kyiv"),
+    phrases=("Russian troops",),
+    weak=("russia*", "Putin", "Росі*"),  # noqa: RUF001 - Ukrainian
+    context=("missile*", "drone*", "war", "front line", "ракет*"),
+)
+RUSSIA = TopicRule(id="russia", title="Russia", keywords=("russia*", "Kremlin", "Moscow"))
+
+
+def any_hit(rule: TopicRule) -> TopicRule:
+    """The rule with threshold 1: any hit anywhere assigns, so a test is about matching."""
+    return dataclasses.replace(rule, threshold=1)
 
 
 def topics_of(
@@ -136,7 +163,7 @@ def test_decomposed_unicode_matches() -> None:
     ],
 )
 def test_phrase_matches_whitespace_tolerant(summary: str) -> None:
-    rules = [TopicRule(id="navy", title="Navy", phrases=("black sea fleet",))]
+    rules = [any_hit(TopicRule(id="navy", title="Navy", phrases=("black sea fleet",)))]
     assert topics_of(rules, summary=summary) == ("navy",)
 
 
@@ -149,7 +176,7 @@ def test_phrase_does_not_match(summary: str) -> None:
 
 
 def test_phrase_does_not_span_categories() -> None:
-    rules = [TopicRule(id="navy", title="Navy", phrases=("black sea fleet",))]
+    rules = [any_hit(TopicRule(id="navy", title="Navy", phrases=("black sea fleet",)))]
     assert topics_of(rules, categories=["Black Sea", "Fleet"]) == ()
     assert topics_of(rules, categories=["War", "Black Sea Fleet"]) == ("navy",)
 
@@ -157,25 +184,33 @@ def test_phrase_does_not_span_categories() -> None:
 # ---------------------------------------------------------------- fields
 
 
-@pytest.mark.parametrize("field", ["title", "summary", "content"])
-def test_each_text_field_is_searched(field: str) -> None:
+@pytest.mark.parametrize(("field", "points"), [("title", 3), ("summary", 2), ("content", 1)])
+def test_each_text_field_is_searched(field: str, points: int) -> None:
     kwargs = {"title": "", "summary": "", "content": ""}
     kwargs[field] = "News from Kyiv"
-    matches = classify(compile_topics([UKRAINE]), **kwargs)
-    assert reasons_of(matches, "ukraine-war") == (f"keyword 'Kyiv' in {field}",)
+    matches = classify(compile_topics([any_hit(UKRAINE)]), **kwargs)
+    assert reasons_of(matches, "ukraine-war") == (
+        f"keyword 'Kyiv' in {field} (+{points})",
+        f"score {points} ≥ threshold 1",
+    )
 
 
 def test_categories_are_searched() -> None:
     matches = classify(
-        compile_topics([UKRAINE]), title="", summary="", content="", categories=["Ukraine"]
+        compile_topics([any_hit(UKRAINE)]),
+        title="",
+        summary="",
+        content="",
+        categories=["Ukraine"],
     )
     assert reasons_of(matches, "ukraine-war") == (
-        "keyword 'ukrain*' matched 'Ukraine' in categories",
+        "keyword 'ukrain*' matched 'Ukraine' in categories (+2)",
+        "score 2 ≥ threshold 1",
     )
 
 
 def test_html_is_not_searched_as_markup() -> None:
-    rules = [TopicRule(id="t", title="T", keywords=("kyiv",))]
+    rules = [any_hit(TopicRule(id="t", title="T", keywords=("kyiv",)))]
     # In attributes and scripts only: not visible text, not a match.
     assert topics_of(rules, content='<a href="https://kyiv.example/">link</a>') == ()
     assert topics_of(rules, content="<script>var kyiv = 1;</script>") == ()
@@ -212,7 +247,15 @@ def test_feed_hint_assigns_topic() -> None:
         content="",
         feed_topics=["tech"],
     )
-    assert matches == (TopicMatch("tech", ("source is tagged tech in feeds.yaml",)),)
+    assert matches == (
+        TopicMatch(
+            "tech",
+            (
+                "source is tagged tech in feeds.yaml",
+                "score 0 < threshold 3; assigned by the source tag alone",
+            ),
+        ),
+    )
 
 
 def test_feed_hint_for_unknown_topic_is_ignored() -> None:
@@ -229,7 +272,8 @@ def test_feed_hint_comes_first_then_term_reasons() -> None:
     )
     assert reasons_of(matches, "ukraine-war") == (
         "source is tagged ukraine-war in feeds.yaml",
-        "keyword 'Kyiv' in title",
+        "keyword 'Kyiv' in title (+3)",
+        "score 3 ≥ threshold 3",
     )
 
 
@@ -244,33 +288,43 @@ def test_reasons_name_term_match_and_field() -> None:
         content="",
     )
     assert reasons_of(matches, "ukraine-war") == (
-        "keyword 'Kyiv' in title",
-        "keyword 'ukrain*' matched 'Ukraine' in title",
-        "phrase 'black sea fleet' matched 'Black Sea Fleet' in summary",
+        "keyword 'Kyiv' in title (+3)",
+        "keyword 'ukrain*' matched 'Ukraine' in title (+3)",
+        "phrase 'black sea fleet' matched 'Black Sea Fleet' in summary (+2)",
+        "score 8 ≥ threshold 3",
     )
 
 
-def test_first_hit_per_term_per_field_only() -> None:
+def test_a_term_scores_once_where_it_is_most_prominent() -> None:
+    # Repeating a term, in one field or across fields, is no stronger a sign than saying it
+    # once in the most prominent place.
     matches = classify(
-        compile_topics([UKRAINE]), title="Kyiv, Kyiv, KYIV", summary="kyiv", content=""
+        compile_topics([UKRAINE]), title="Kyiv, Kyiv, KYIV", summary="kyiv", content="Kyiv"
     )
     assert reasons_of(matches, "ukraine-war") == (
-        "keyword 'Kyiv' in title",
-        "keyword 'Kyiv' matched 'kyiv' in summary",
+        "keyword 'Kyiv' in title (+3)",
+        "score 3 ≥ threshold 3",
     )
 
 
 def test_content_equal_to_summary_is_not_reported_twice() -> None:
-    matches = classify(compile_topics([UKRAINE]), title="", summary="Kyiv", content="<p>Kyiv</p>")
-    assert reasons_of(matches, "ukraine-war") == ("keyword 'Kyiv' in summary",)
+    matches = classify(
+        compile_topics([any_hit(UKRAINE)]), title="", summary="Kyiv", content="<p>Kyiv</p>"
+    )
+    assert reasons_of(matches, "ukraine-war") == (
+        "keyword 'Kyiv' in summary (+2)",
+        "score 2 ≥ threshold 1",
+    )
 
 
-def test_reasons_are_capped() -> None:
+def test_reasons_are_capped_but_keep_the_score() -> None:
     rule = TopicRule(id="t", title="T", keywords=tuple(f"w{i}" for i in range(10)))
     text = " ".join(f"w{i}" for i in range(10))
     matches = classify(compile_topics([rule]), title=text, summary=text, content="")
-    assert len(reasons_of(matches, "t")) == MAX_REASONS
-    assert reasons_of(matches, "t")[0] == "keyword 'w0' in title"
+    reasons = reasons_of(matches, "t")
+    assert len(reasons) == MAX_REASONS
+    assert reasons[0] == "keyword 'w0' in title (+3)"
+    assert reasons[-1] == "score 30 ≥ threshold 3"  # every hit counts, listed or not
 
 
 def test_output_follows_rule_order_and_allows_several_topics() -> None:
@@ -342,7 +396,7 @@ def test_property_prefix_form(word: str, prefix: str, suffix: str) -> None:
     gaps=st.lists(st.sampled_from([" ", "  ", "\n", "\t "]), min_size=3, max_size=3),
 )
 def test_property_phrase_whitespace(words: list[str], gaps: list[str]) -> None:
-    rules = [TopicRule(id="t", title="T", phrases=(" ".join(words),))]
+    rules = [any_hit(TopicRule(id="t", title="T", phrases=(" ".join(words),)))]
     text = "".join(w + g for w, g in zip(words, [*gaps, ""], strict=False)).strip()
     assert topics_of(rules, summary=text) == ("t",)
     assert topics_of(rules, summary="".join(words)) == ()
@@ -355,10 +409,10 @@ def test_terms_sharing_a_prefix_are_told_apart() -> None:
     def reasons(title: str) -> tuple[str, ...]:
         return reasons_of(classify(compiled, title=title, summary="", content=""), "t")
 
-    assert reasons("Kyivstar") == ("keyword 'Kyivstar' in title",)
-    assert reasons("Kyiv") == ("keyword 'Kyiv' in title",)
-    assert reasons("Kyivan") == ("keyword 'Kyi*' matched 'Kyivan' in title",)
-    assert reasons("Kharkiv") == ("keyword 'Kharkiv' in title",)
+    assert reasons("Kyivstar")[0] == "keyword 'Kyivstar' in title (+3)"
+    assert reasons("Kyiv")[0] == "keyword 'Kyiv' in title (+3)"
+    assert reasons("Kyivan")[0] == "keyword 'Kyi*' matched 'Kyivan' in title (+3)"
+    assert reasons("Kharkiv")[0] == "keyword 'Kharkiv' in title (+3)"
     assert topics_of(rules, title="Kharkivs Kyivstars") == ("t",)  # via Kyi* only
     assert topics_of(rules, title="Kharkivs Ky") == ()
 
@@ -376,7 +430,259 @@ def test_property_combined_regex_equals_union_of_terms(
     word = keywords[pick % len(keywords)]
     matches = classify(compile_topics(rules), title=f"x {word} y", summary="", content="")
     assert [m.topic_id for m in matches] == ["t"]
-    (reason,) = matches[0].reasons
+    reason, _score = matches[0].reasons
     # The reported term really matches the word it names.
     reported = reason.split("'")[1]
     assert topics_of([TopicRule(id="r", title="R", keywords=(reported,))], title=word) == ("r",)
+
+
+# ---------------------------------------------------------------- field weights and threshold
+
+
+def score_of(rule: TopicRule, **fields: str) -> int:
+    """The score an entry reaches, whether or not it is assigned."""
+    kwargs = {"title": "", "summary": "", "content": "", **fields}
+    compiled = compile_topics([dataclasses.replace(rule, threshold=1000)])
+    (miss,) = explain_misses(compiled, **kwargs)
+    return miss.score
+
+
+def test_default_weights_and_threshold() -> None:
+    assert dict(FIELD_WEIGHTS) == {"title": 3, "summary": 2, "categories": 2, "content": 1}
+    assert DEFAULT_TOPIC_THRESHOLD == 3
+    assert TopicRule(id="t", title="T").threshold == DEFAULT_TOPIC_THRESHOLD
+
+
+def test_a_keyword_in_the_title_alone_assigns() -> None:
+    assert topics_of([UKRAINE], title="Kyiv") == ("ukraine-war",)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"summary": "Refugees from Ukraine lost their homes in the fire."},
+        {"content": "<p>One of the victims had moved from Kyiv last year.</p>"},
+        {"categories": ["Ukraine"]},
+    ],
+    ids=["summary", "content", "category"],
+)
+def test_one_passing_mention_alone_does_not_assign(fields: dict[str, Any]) -> None:
+    assert topics_of([UKRAINE], **fields) == ()
+
+
+def test_distinct_terms_add_up() -> None:
+    assert score_of(UKRAINE, summary="Kyiv") == 2
+    assert score_of(UKRAINE, summary="Kyiv and Ukraine") == 4
+    assert topics_of([UKRAINE], summary="Kyiv and Ukraine") == ("ukraine-war",)
+    assert score_of(UKRAINE, content="Kyiv") == 1
+    assert topics_of([UKRAINE], summary="Kyiv", categories=["Ukraine"]) == ("ukraine-war",)
+
+
+def test_threshold_is_per_topic() -> None:
+    strict = dataclasses.replace(UKRAINE, threshold=5)
+    loose = dataclasses.replace(UKRAINE, threshold=2)
+    assert topics_of([strict], title="Kyiv") == ()
+    assert topics_of([strict], title="Kyiv", summary="Ukraine") == ("ukraine-war",)
+    assert topics_of([loose], summary="Kyiv") == ("ukraine-war",)
+    assert topics_of([loose], content="Kyiv") == ()
+
+
+# ---------------------------------------------------------------- weak and context terms
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"title": "Russia holds presidential election"}, ()),
+        ({"title": "Putin meets Chinese leader"}, ()),
+        ({"title": "Russia and Putin"}, ()),  # two weak terms are no company for each other
+        ({"title": "Missiles fired at shipping in the Red Sea"}, ()),  # context alone
+        ({"title": "Russia fires missiles at power plants"}, ("war",)),
+        (
+            {"title": "Putin speaks", "summary": "On the front line, the offensive stalls."},
+            ("war",),
+        ),
+        ({"title": "Russia", "summary": "Kyiv"}, ("war",)),  # a keyword is company too
+        ({"summary": "Russian drones hit a depot."}, ("war",)),  # 2 + 2 in the summary
+        ({"summary": "Ukraine said the war had cost it dearly."}, ("war",)),
+        ({"title": "Росія атакувала енергетику ракетами"}, ("war",)),
+    ],
+)
+def test_weak_terms_count_only_in_company(
+    fields: dict[str, str], expected: tuple[str, ...]
+) -> None:
+    assert topics_of([WAR], **fields) == expected
+
+
+def test_weak_and_context_reasons() -> None:
+    matches = classify(
+        compile_topics([WAR]),
+        title="Russia fires missiles",
+        summary="Officials said drones followed.",
+        content="",
+    )
+    assert reasons_of(matches, "war") == (
+        "weak term 'russia*' matched 'Russia' in title (+3)",
+        "context 'missile*' matched 'missiles' in title (+3)",
+        "context 'drone*' matched 'drones' in summary (+2)",
+        "score 8 ≥ threshold 3",
+    )
+
+
+def test_a_word_inside_a_matched_phrase_counts_once() -> None:
+    # "Russian" is part of the phrase "Russian troops"; it is not also a weak-term hit.
+    assert score_of(WAR, summary="Russian troops") == 2
+    matches = classify(
+        compile_topics([WAR]), title="Russian troops advance", summary="", content=""
+    )
+    assert reasons_of(matches, "war") == (
+        "phrase 'Russian troops' in title (+3)",
+        "score 3 ≥ threshold 3",
+    )
+
+
+def test_serbia_wildfire_with_a_russian_plane_is_not_about_russia_or_the_war() -> None:
+    # Issue "Stories, not repeats…", part 4: a passing mention in the body of a story
+    # about something else no longer assigns the topic.
+    item = {
+        "title": "Wildfires rage in southern Serbia as villages are evacuated",
+        "summary": "Firefighters were joined by a Russian Emergencies Ministry IL-76.",
+        "content": (
+            "<p>Crews battled the flames for a third day. A Russian Emergencies Ministry"
+            " IL-76 water bomber joined the effort on Tuesday.</p>"
+        ),
+    }
+    assert topics_of([RUSSIA, WAR], **item) == ()
+    misses = explain_misses(compile_topics([RUSSIA, WAR]), **item)
+    assert misses == (
+        TopicMiss(
+            "russia",
+            2,
+            3,
+            (
+                "keyword 'russia*' matched 'Russian' in summary (+2)",
+                "score 2 < threshold 3: 1 more point needed",
+            ),
+        ),
+        TopicMiss(
+            "war",
+            0,
+            3,
+            (
+                "weak term 'russia*' matched 'Russian' in summary"
+                " (+0: needs a keyword, phrase or context term alongside)",
+                "score 0 < threshold 3: 3 more points needed",
+            ),
+        ),
+    )
+
+
+# ---------------------------------------------------------------- explaining misses
+
+
+def test_explain_misses_lists_only_topics_not_assigned() -> None:
+    compiled = compile_topics([UKRAINE, TECH])
+    misses = explain_misses(compiled, title="Kyiv", summary="", content="")
+    assert [m.topic_id for m in misses] == ["tech"]
+    assert misses[0].reasons == (
+        "no keyword, phrase or weak term matched",
+        "score 0 < threshold 3: 3 more points needed",
+    )
+
+
+def test_explain_misses_names_the_veto() -> None:
+    compiled = compile_topics([UKRAINE])
+    (miss,) = explain_misses(
+        compiled, title="Ukraine at Eurovision", summary="", content="", feed_topics=["ukraine-war"]
+    )
+    assert miss.reasons == (
+        "vetoed by exclude 'eurovision' matched 'Eurovision' in title",
+        "source is tagged ukraine-war in feeds.yaml",
+        "keyword 'ukrain*' matched 'Ukraine' in title (+3)",
+        "score 3 ≥ threshold 3",
+    )
+
+
+def test_explain_misses_shows_context_without_company() -> None:
+    (miss,) = explain_misses(compile_topics([WAR]), title="Missiles", summary="", content="")
+    assert miss.reasons == (
+        "context 'missile*' matched 'Missiles' in title"
+        " (+0: needs a keyword, phrase or weak term alongside)",
+        "score 0 < threshold 3: 3 more points needed",
+    )
+    # With a keyword alongside, the same context term scores.
+    assert score_of(WAR, title="Missiles", summary="Kyiv") == 3 + 2
+
+
+_words = st.sampled_from(
+    ["Kyiv", "Ukraine", "Russia", "Putin", "missiles", "war", "front line", "weather", "AI"]
+)
+
+
+@given(
+    title=st.lists(_words, max_size=3).map(" ".join),
+    summary=st.lists(_words, max_size=3).map(" ".join),
+    content=st.lists(_words, max_size=3).map(" ".join),
+    threshold=st.integers(min_value=1, max_value=8),
+)
+def test_property_every_topic_is_either_assigned_or_explained(
+    title: str, summary: str, content: str, threshold: int
+) -> None:
+    rules = [dataclasses.replace(WAR, threshold=threshold), TECH]
+    compiled = compile_topics(rules)
+    kwargs = {"title": title, "summary": summary, "content": content}
+    assigned = [m.topic_id for m in classify(compiled, **kwargs)]
+    missed = explain_misses(compiled, **kwargs)
+    assert sorted(assigned + [m.topic_id for m in missed]) == sorted(r.id for r in rules)
+    for miss in missed:
+        assert miss.score < miss.threshold
+        assert miss.reasons[-1].startswith(f"score {miss.score} < threshold {miss.threshold}")
+
+
+@given(extra=_words, field=st.sampled_from(["title", "summary", "content"]))
+def test_property_more_text_never_loses_a_topic(extra: str, field: str) -> None:
+    # No exclude terms here: adding words can only add hits, and hits only add points.
+    compiled = compile_topics([WAR])
+    base = {"title": "Russia", "summary": "Kyiv", "content": ""}
+    more = {**base, field: f"{base[field]} {extra}"}
+    assert classify(compiled, **base)
+    assert classify(compiled, **more)
+
+
+# ---------------------------------------------------------------- the shipped feeds.yaml
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Sequence[TopicRule]:
+    return load_config(REPO / "feeds.yaml", environ={}).topics
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "war"),
+    [
+        ("Russian missiles hit energy facilities overnight", "", True),
+        ("Kremlin says troops repelled an offensive", "", True),
+        ("New sanctions target Russian banks", "", True),
+        ("Briefing", "Ukrainian soldiers are holding the front line.", True),
+        ("Зеленський провів нараду з командувачами", "", True),
+        ("Росія атакувала Харківщину дронами", "", True),
+        ("Россия нанесла ракетный удар", "", True),
+        ("Russia's election commission bars a candidate", "", False),
+        ("Putin meets business leaders in Moscow", "", False),
+        ("Gaza war: talks resume in Cairo", "", False),
+        ("Wildfires in Serbia", "A Russian Emergencies Ministry IL-76 joined crews.", False),
+    ],
+)
+def test_shipped_war_topic_on_general_headlines(
+    shipped: Sequence[TopicRule], title: str, summary: str, war: bool
+) -> None:
+    got = topics_of(shipped, title=title, summary=summary)
+    assert ("ukraine-war" in got) is war, classify(
+        compile_topics(shipped), title=title, summary=summary, content=""
+    )
+
+
+def test_shipped_russia_topic_ignores_a_passing_mention(shipped: Sequence[TopicRule]) -> None:
+    body = "<p>A Russian Emergencies Ministry IL-76 joined the firefighting effort.</p>"
+    assert "russia" not in topics_of(shipped, title="Wildfires in Serbia", content=body)
+    assert "russia" in topics_of(shipped, title="Russia's central bank raises rates")
