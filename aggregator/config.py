@@ -1,17 +1,13 @@
-"""feeds.yaml → frozen dataclasses. Every problem names file, line and field.
-
-The dataclasses below are the contract the rest of the package relies on.
-"""
+"""feeds.yaml → frozen dataclasses (``settings.py``, re-exported here). Every problem
+names file, line and field."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -21,6 +17,19 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from aggregator.errors import ConfigError, ConfigProblem, UnknownIdError
 from aggregator.identity import feed_form
+from aggregator.settings import (
+    DEFAULT_TOPIC_THRESHOLD,
+    Config,
+    Defaults,
+    DigestConfig,
+    FeedConfig,
+    FetchSettings,
+    SiteConfig,
+    SmtpConfig,
+    SmtpSecurity,
+    StoryMode,
+    TopicRule,
+)
 from aggregator.yamlnodes import (
     NodeMap,
     TreeReader,
@@ -36,105 +45,22 @@ from aggregator.yamlnodes import (
 )
 from aggregator.yamlnodes import parse_duration as parse_duration  # public API, re-exported
 
-SmtpSecurity = Literal["none", "starttls", "ssl"]
-
-
-@dataclass(frozen=True)
-class SiteConfig:
-    title: str
-    url: str  # where output/ is served, ends with "/"
-    author: str
-    app_url: str = ""  # where `aggregator serve` answers (unsubscribe links); default: url
-
-
-@dataclass(frozen=True)
-class Defaults:
-    interval: timedelta = timedelta(minutes=30)
-    feed_items: int = 100
-    retention: timedelta = timedelta(days=90)
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    concurrency: int = 10  # requests in flight overall
-    per_host: int = 2  # requests in flight per host
-    timeout: timedelta = timedelta(seconds=30)  # connect and read, each
-    max_bytes: int = 10 * 1024 * 1024  # body-size cap; larger bodies are aborted
-
-
-# One keyword in a title (worth 3, see topics.FIELD_WEIGHTS) assigns a topic on its own;
-# one in a summary (2) or a body (1) needs a second term to back it up.
-DEFAULT_TOPIC_THRESHOLD = 3
-
-
-@dataclass(frozen=True)
-class TopicRule:
-    id: str
-    title: str
-    keywords: tuple[str, ...] = ()  # single terms, word-boundary; "stem*" = prefix
-    phrases: tuple[str, ...] = ()  # multi-word, matched as a whole (whitespace-tolerant)
-    exclude: tuple[str, ...] = ()  # same syntax as keywords; any match vetoes the topic
-    weak: tuple[str, ...] = ()  # score only alongside a keyword, phrase or context term
-    context: tuple[str, ...] = ()  # score only alongside a keyword, phrase or weak term
-    threshold: int = DEFAULT_TOPIC_THRESHOLD  # points (title 3, summary 2, …) to assign
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    url: str  # absolute http(s)/file URL; a local path is turned into a file:// URL
-    title: str | None = None
-    topics: tuple[str, ...] = ()  # topic hints: everything from this source is in these
-    interval: timedelta = timedelta(minutes=30)  # effective: per-feed value or the default
-    line: int = 0  # where the entry starts in feeds.yaml, for messages
-
-
-@dataclass(frozen=True)
-class DigestConfig:
-    id: str
-    title: str
-    schedule: str  # five-field cron expression
-    timezone: ZoneInfo  # its key is the IANA name
-    to: tuple[str, ...]
-    topics: tuple[str, ...] = ()  # empty = all items
-    max_items: int = 40
-    lookback: timedelta = timedelta(days=1)
-    template: str | None = None  # overrides "digest" template base name/path (see render.py)
-    max_html_bytes: int = 90_000  # Gmail clips HTML past ~102 KB; items past this are cut
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    sender: str  # the "from" key
-    port: int = 587
-    security: SmtpSecurity = "starttls"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # AGGREGATOR_SMTP_PASSWORD only
-    timeout: float = 30.0
-    unsubscribe_mailbox: str | None = None  # List-Unsubscribe mailto; default: the from address
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path  # absolute path of feeds.yaml
-    site: SiteConfig
-    output_dir: Path  # absolute
-    database_url: str  # SQLAlchemy URL; sqlite paths made absolute
-    templates_dir: Path  # absolute; default "templates" beside feeds.yaml
-    state_dir: Path = Path("state")  # absolute; private files (.eml copies, previews)
-    defaults: Defaults = Defaults()
-    fetch: FetchSettings = FetchSettings()
-    topics: tuple[TopicRule, ...] = ()
-    feeds: tuple[FeedConfig, ...] = ()
-    digests: tuple[DigestConfig, ...] = ()
-    smtp: SmtpConfig | None = None
-    secret_key: bytes | None = field(default=None, repr=False)  # AGGREGATOR_SECRET_KEY only
-
-    def topic(self, topic_id: str) -> TopicRule | None:
-        return next((t for t in self.topics if t.id == topic_id), None)
-
-    def digest(self, digest_id: str) -> DigestConfig | None:
-        return next((d for d in self.digests if d.id == digest_id), None)
+__all__ = [
+    "DEFAULT_TOPIC_THRESHOLD",
+    "Config",
+    "Defaults",
+    "DigestConfig",
+    "FeedConfig",
+    "FetchSettings",
+    "SiteConfig",
+    "SmtpConfig",
+    "SmtpSecurity",
+    "TopicRule",
+    "check_config",
+    "load_config",
+    "parse_duration",
+    "require_digest",
+]
 
 
 # ====================================================================== loading
@@ -149,6 +75,8 @@ MIN_SECRET_KEY_LENGTH = 16
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SMTP_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
 _SECURITY: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
+_STORY_MODES: tuple[StoryMode, ...] = ("articles", "collapse")
+_TOPIC_KEYS = ("title", "keywords", "phrases", "weak", "context", "exclude", "threshold", "stories")
 _DB_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
 
 
@@ -245,7 +173,7 @@ class _ConfigReader(TreeReader):
         hinted = {topic for feed in feeds for topic in feed.topics}
         for topic_id, line in hollow.items():
             if topic_id not in hinted:
-                why = "has no keywords or phrases and no feed lists it under topics"
+                why = "has no keywords, phrases or weak terms and no feed lists it under topics"
                 self.problem(line, f"topics.{topic_id}", f"{why}, so it matches nothing")
         return Config(
             path=path,
@@ -281,7 +209,7 @@ class _ConfigReader(TreeReader):
         return resolve_path(self.base, value) if value else None
 
     def site(self, root: NodeMap) -> SiteConfig:
-        keys = ("title", "url", "author", "app_url")
+        keys = ("title", "url", "author", "app_url", "stories")
         m = self.section(root, "site", keys, required=("title", "url"))
         title = self.opt(m, "title", self.text, "")
         url = self.opt(m, "url", self.site_url, "")
@@ -290,7 +218,18 @@ class _ConfigReader(TreeReader):
             url,
             author=self.opt(m, "author", self.text, "") or title,
             app_url=self.opt(m, "app_url", self.site_url, "") or url,
+            stories=self.opt(m, "stories", self.story_mode, "articles"),
         )
+
+    def story_mode(self, node: Node, path: str) -> StoryMode | None:
+        value = self.text(node, path)
+        for choice in _STORY_MODES:
+            if value == choice:
+                return choice
+        if value is not None:
+            hint = did_you_mean(value, _STORY_MODES) or " (choose articles or collapse)"
+            self.problem(line_of(node), path, f"unknown stories mode '{value}'{hint}")
+        return None
 
     def site_url(self, node: Node, path: str) -> str | None:
         value = self.text(node, path)
@@ -361,8 +300,9 @@ class _ConfigReader(TreeReader):
             path, line = m.field(topic_id), line_of(key_node)
             self.slug(topic_id, path, line, "topic")
             body = NodeMap(path, line, {}) if is_null(value_node) else None
-            allowed = ("title", "keywords", "phrases", "weak", "context", "exclude", "threshold")
-            body = body or self.mapping(value_node, path, line, allowed) or NodeMap(path, line, {})
+            body = (
+                body or self.mapping(value_node, path, line, _TOPIC_KEYS) or NodeMap(path, line, {})
+            )
             keywords = self.terms(body, "keywords", _keyword_problem)
             phrases = self.terms(body, "phrases", _phrase_problem)
             weak_items = self.located_terms(body, "weak", _exclude_problem)
@@ -379,7 +319,17 @@ class _ConfigReader(TreeReader):
             title = self.opt(body, "title", self.text, "") or topic_id
             threshold = self.opt(body, "threshold", self._positive, DEFAULT_TOPIC_THRESHOLD)
             rules.append(
-                TopicRule(topic_id, title, keywords, phrases, exclude, weak, context, threshold)
+                TopicRule(
+                    topic_id,
+                    title,
+                    keywords,
+                    phrases,
+                    exclude,
+                    weak,
+                    context,
+                    threshold,
+                    stories=self.opt(body, "stories", self.story_mode, "articles"),
+                )
             )
         return rules, hollow
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
@@ -27,6 +27,7 @@ from aggregator.config import SiteConfig, TopicRule
 from aggregator.errors import RenderError
 from aggregator.files import write_atomic
 from aggregator.models import Entry, EntryKey, Feed
+from aggregator.settings import StoryMode
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -57,6 +58,8 @@ class OutputFeed:
     entries: tuple[Entry, ...]
     # Other feeds' entries for the same article, credited on the entry that stands for it.
     also: Mapping[EntryKey, tuple[Entry, ...]] = field(default_factory=dict)
+    # With stories collapsed: the story's other articles, linked from its lead entry.
+    related: Mapping[EntryKey, tuple[Entry, ...]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- planning (pure)
@@ -83,27 +86,48 @@ def plan_outputs(
     articles, also = one_per_article(entries)
     ordered = sort_newest_first(articles)
     cap = max(feed_items, 0)
-    outputs = [
-        OutputFeed(
-            path=MERGED_PATH,
-            title=site.title,
-            subtitle="All entries from every source",
-            entries=tuple(ordered[:cap]),
-            also=also,
-        )
-    ]
+    merged = _output(MERGED_PATH, site.title, "All entries from every source", ordered, also)
+    outputs = [_with_stories(merged, site.stories, cap)]
     for topic in topics:
         selected = [e for e in ordered if topic.id in _article_topics(e, also)]
-        outputs.append(
-            OutputFeed(
-                path=topic_path(topic.id),
-                title=f"{site.title}: {topic.title}",
-                subtitle=f"Entries about {topic.title}",
-                entries=tuple(selected[:cap]),
-                also=also,
-            )
+        output = _output(
+            topic_path(topic.id),
+            f"{site.title}: {topic.title}",
+            f"Entries about {topic.title}",
+            selected,
+            also,
         )
+        outputs.append(_with_stories(output, topic.stories, cap))
     return outputs
+
+
+def _output(
+    path: str,
+    title: str,
+    subtitle: str,
+    entries: Sequence[Entry],
+    also: Mapping[EntryKey, tuple[Entry, ...]],
+) -> OutputFeed:
+    return OutputFeed(path=path, title=title, subtitle=subtitle, entries=tuple(entries), also=also)
+
+
+def _with_stories(output: OutputFeed, mode: StoryMode, cap: int) -> OutputFeed:
+    """Cap the entries; with ``collapse``, one entry per story first: its lead (the earliest
+    report, as stories.lead chooses), the story's other articles linked as related."""
+    if mode != "collapse":
+        return replace(output, entries=output.entries[:cap])
+    stories: dict[str, list[Entry]] = {}
+    for entry in output.entries:
+        stories.setdefault(entry.story_id or f"article:{entry.key}", []).append(entry)
+    leads: list[Entry] = []
+    related: dict[EntryKey, tuple[Entry, ...]] = {}
+    for members in stories.values():
+        members.sort(key=lambda e: (_utc(e.published), e.feed_url, e.entry_id))
+        leads.append(members[0])
+        if len(members) > 1:
+            related[members[0].key] = tuple(members[1:])
+    kept = sort_newest_first(leads)[:cap]
+    return replace(output, entries=tuple(kept), related=related)
 
 
 def one_per_article(
@@ -294,6 +318,7 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
         for link in element.findall(f"{_A}link"):
             link.set("rel", "alternate")
         _append_via(element, entry, output.also.get(entry.key, ()), sources)
+        _append_related(element, output.related.get(entry.key, ()), sources)
         _append_source(element, entry, sources.get(entry.feed_url))
     return etree.tostring(
         root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8"
@@ -315,6 +340,21 @@ def _append_via(
         via = etree.Element(f"{_A}link", rel="via", href=clean_text(href), title=clean_text(title))
         # Before <source>: RFC 4287 puts no order on entry children, readers expect it first.
         element.append(via)
+
+
+def _append_related(
+    element: etree._Element, others: Sequence[Entry], sources: Mapping[str, Feed]
+) -> None:
+    """A collapsed story's other reports: ``link rel="related"``, titled with outlet and
+    headline, so a reader sees who else covered it."""
+    for other in others:
+        if not other.link:
+            continue
+        feed = sources.get(other.feed_url)
+        outlet = feed.display_title if feed is not None else (other.feed_title or other.feed_url)
+        title = clean_text(f"{outlet}: {other.title}")
+        link = etree.Element(f"{_A}link", rel="related", href=clean_text(other.link), title=title)
+        element.append(link)
 
 
 def _append_source(element: etree._Element, entry: Entry, feed: Feed | None) -> None:

@@ -46,13 +46,14 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 26, 6, 0, tzinfo=UTC))
 
 
-def config(tmp_path: Path, port: int, feeds: dict[str, str]) -> Path:
+def config(tmp_path: Path, port: int, feeds: dict[str, str], *, collapse: bool = False) -> Path:
     listed = "".join(f"  - url: {path}\n    title: {title}\n" for path, title in feeds.items())
     body = textwrap.dedent(
         f"""\
         topics:
           ukraine-war:
             keywords: [Kyiv]
+            stories: {"collapse" if collapse else "articles"}
         digests:
           daily:
             schedule: "0 7 * * *"
@@ -200,3 +201,41 @@ def test_explain_says_why_for_topics_and_story(tmp_path: Path, clock: FakeClock)
     assert about_second.joined is not None
     assert about_second.joined.title == first.title
     assert any("avdiivka" in reason.lower() for reason in about_second.story_reasons)
+
+
+def test_a_topic_feed_can_collapse_a_story_to_its_first_report(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    first = Item(
+        "https://a.example/1",
+        "Kyiv: Ukraine withdraws troops from Avdiivka after months of fighting",
+        pub_date="Thu, 26 Nov 2026 04:00:00 GMT",
+    )
+    second = Item(
+        "https://b.example/2",
+        "Kyiv confirms Ukraine pulled troops out of Avdiivka as Russian forces advance",
+        pub_date="Thu, 26 Nov 2026 06:00:00 GMT",
+    )
+    write_feed(tmp_path / "a.xml", first)
+    write_feed(tmp_path / "b.xml", second)
+    cfg = config(tmp_path, 1, {"a.xml": "Alpha", "b.xml": "Beta"}, collapse=True)
+    with make_aggregator(cfg, clock=clock) as agg:
+        cycle(agg, clock)
+        [story_a] = agg.explain(first.guid)
+        [story_b] = agg.explain(second.guid)
+    assert story_a.story_id == story_b.story_id
+    assert len(atom_ids(tmp_path / "output" / "feed.atom")) == 2  # articles by default
+    topic = etree.parse(str(tmp_path / "output" / "topics" / "ukraine-war.atom")).getroot()
+    [entry] = topic.iter(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}id") == first.guid  # the earliest report leads
+    related = [link for link in entry.iter(f"{ATOM}link") if link.get("rel") == "related"]
+    assert [link.get("title") for link in related] == [f"Beta: {second.title}"]
+
+
+def test_a_misspelt_stories_mode_is_reported_with_its_line(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path, "feeds: []\ntopics:\n  war:\n    keywords: [Kyiv]\n    stories: colapse\n"
+    )
+    [problem] = check_config(cfg)
+    assert (problem.line, problem.field) == (9, "topics.war.stories")
+    assert "did you mean 'collapse'" in problem.message
