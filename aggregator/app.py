@@ -27,7 +27,7 @@ from .newsletter import DigestReport, DigestStatus, Newsletter
 from .publish import plan_outputs, write_outputs
 from .render import make_environment
 from .store import Store, open_store
-from .storylines import assign_stories
+from .storylines import StoryBook
 from .subscriptions import Subscribers
 from .topics import compile_topics
 from .web import WSGIApplication, make_app
@@ -68,6 +68,7 @@ class Aggregator:
         self._transport = transport
         self._topics = compile_topics(config.topics)
         self._templates: jinja2.Environment | None = None
+        self._stories = StoryBook()
         store.sync_feeds(config.feeds, clock())
 
     @property
@@ -146,7 +147,7 @@ class Aggregator:
             now=self._clock(),
         )
         if report.new_entries:
-            assign_stories(self._store)
+            self._stories.assign(self._store)
         return report
 
     # ------------------------------------------------------------ publish

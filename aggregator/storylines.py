@@ -1,13 +1,15 @@
 """Giving new articles their story: the I/O around the pure ``stories.py``.
 
-Each run replays the window as an uninterrupted run would have seen it: stored decisions
-are restored and new articles added, all in (published, article id) order, so a story id
-decided once never changes and a late arrival never renumbers a story.
+Stored decisions are final: a story id never changes and a late arrival never renumbers a
+story. Before new articles are decided, the window's stored decisions are in the index
+(restored, in any order: the index rebuilds the same state); the new ones are then added in
+(published, article id) order. A ``StoryBook`` keeps its index between fetches, so a daemon
+restores only what another process decided meanwhile, not the whole window every time.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .models import Entry
 from .store import Store
@@ -18,34 +20,49 @@ from .text import html_to_text
 STORY_WINDOW = timedelta(hours=48)
 
 
-def assign_stories(store: Store, *, window: timedelta = STORY_WINDOW) -> int:
-    """Decide the story of every article that has none yet; returns how many were decided."""
-    new = store.articles_without_story()
-    if not new:
-        return 0
-    earliest = min(entry.published for entry in new)
-    stored = store.articles_with_story(earliest - window)
-    replay: list[tuple[Entry, str | None]] = [*stored, *((entry, None) for entry in new)]
-    replay.sort(key=lambda pair: (pair[0].published, pair[0].article_id or ""))
-    index = StoryIndex(window=window)
-    decided: list[StoryDecision] = []
-    for entry, story_id in replay:
-        item = story_item(entry)
-        if story_id is not None:
-            index.restore(item, story_id)
-            continue
-        assignment = index.add(item)
-        decided.append(
-            StoryDecision(
-                article_id=assignment.key,
-                story_id=assignment.story_id,
-                joined=assignment.joined,
-                reasons=assignment.reasons,
-                published=entry.published,
+class StoryBook:
+    """The story index of one process, kept in step with the store."""
+
+    def __init__(self, *, window: timedelta = STORY_WINDOW) -> None:
+        self._window = window
+        self._index = StoryIndex(window=window)
+        self._known: dict[str, datetime] = {}  # article id → published, for what is indexed
+
+    def assign(self, store: Store) -> int:
+        """Decide the story of every article that has none yet; returns how many."""
+        new = store.articles_without_story()
+        if not new:
+            return 0
+        since = min(entry.published for entry in new) - self._window
+        self._catch_up(store, since)
+        decided: list[StoryDecision] = []
+        for entry in sorted(new, key=lambda e: (e.published, e.article_id or "")):
+            assignment = self._index.add(story_item(entry))
+            self._known[assignment.key] = entry.published
+            decided.append(
+                StoryDecision(
+                    article_id=assignment.key,
+                    story_id=assignment.story_id,
+                    joined=assignment.joined,
+                    reasons=assignment.reasons,
+                    published=entry.published,
+                )
             )
-        )
-    store.record_stories(decided)
-    return len(decided)
+        store.record_stories(decided)
+        return len(decided)
+
+    def _catch_up(self, store: Store, since: datetime) -> None:
+        """Restore the window's stored decisions this index has not seen (all of them on
+        the first call; afterwards, what other processes decided)."""
+        stored = store.story_ids_since(since)
+        missing = [article for article in stored if article not in self._known]
+        if any(published < since for published in self._known.values()):
+            self._known = {a: p for a, p in self._known.items() if p >= since}
+        if not missing:
+            return
+        for entry, story_id in store.articles_with_story(missing):
+            self._index.restore(story_item(entry), story_id)
+            self._known[entry.article_id or ""] = entry.published
 
 
 def story_item(entry: Entry) -> StoryItem:

@@ -239,3 +239,32 @@ def test_a_misspelt_stories_mode_is_reported_with_its_line(tmp_path: Path) -> No
     [problem] = check_config(cfg)
     assert (problem.line, problem.field) == (9, "topics.war.stories")
     assert "did you mean 'collapse'" in problem.message
+
+
+def test_a_story_outlives_a_restart_and_a_later_report_joins_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    first = Item(
+        "https://a.example/1",
+        "Kyiv: Ukraine withdraws troops from Avdiivka after months of fighting",
+        pub_date="Thu, 26 Nov 2026 04:00:00 GMT",
+    )
+    second = Item(
+        "https://b.example/2",
+        "Kyiv confirms Ukraine pulled troops out of Avdiivka as Russian forces advance",
+        pub_date="Thu, 26 Nov 2026 06:00:00 GMT",
+    )
+    write_feed(tmp_path / "a.xml", first)
+    cfg = config(tmp_path, 1, {"a.xml": "Alpha", "b.xml": "Beta"})
+    write_feed(tmp_path / "b.xml", Item("b0", "Weather in Lisbon", pub_date=second.pub_date))
+    with make_aggregator(cfg, clock=clock) as agg:
+        cycle(agg, clock)
+        [before] = agg.explain(first.guid)
+    write_feed(tmp_path / "b.xml", second)
+    with make_aggregator(cfg, clock=clock) as agg:  # a new process: the index is rebuilt
+        cycle(agg, clock)
+        [after] = agg.explain(first.guid)
+        [joined] = agg.explain(second.guid)
+    assert before.story_id == after.story_id == joined.story_id
+    assert joined.joined is not None
+    assert joined.joined.entry_id == first.guid

@@ -93,11 +93,22 @@ def leads(conn: Connection, query: Select[Any]) -> list[Entry]:
     return list(first.values())
 
 
-def with_story(conn: Connection, published_since: datetime) -> list[tuple[Entry, str]]:
-    query = entry_ops.entry_select(
-        entries.c.story_id.is_not(None), entries.c.published >= published_since
+def decided_since(conn: Connection, published_since: datetime) -> list[str]:
+    query = select(article_stories.c.article_id).where(
+        article_stories.c.published >= published_since
     )
-    return [(entry, entry.story_id or "") for entry in leads(conn, query)]
+    return list(conn.execute(query).scalars())
+
+
+def with_story(conn: Connection, article_ids: Sequence[str]) -> list[tuple[Entry, str]]:
+    found: list[tuple[Entry, str]] = []
+    for start in range(0, len(article_ids), CHUNK):
+        part = article_ids[start : start + CHUNK]
+        query = entry_ops.entry_select(
+            entries.c.story_id.is_not(None), entries.c.article_id.in_(part)
+        )
+        found.extend((entry, entry.story_id or "") for entry in leads(conn, query))
+    return found
 
 
 def record_stories(conn: Connection, decided: Sequence[StoryDecision]) -> None:

@@ -258,10 +258,16 @@ class Store:
             return articles.leads(conn, articles.without_story())
 
     @storage_errors
-    def articles_with_story(self, published_since: datetime) -> list[tuple[Entry, str]]:
-        """(lead entry, story id) of every article published since then that has a story."""
+    def story_ids_since(self, published_since: datetime) -> list[str]:
+        """The articles published since then whose story is decided."""
         with self._engine.connect() as conn:
-            return articles.with_story(conn, published_since)
+            return articles.decided_since(conn, published_since)
+
+    @storage_errors
+    def articles_with_story(self, article_ids: Sequence[str]) -> list[tuple[Entry, str]]:
+        """(lead entry, story id) of those articles."""
+        with self._engine.connect() as conn:
+            return articles.with_story(conn, article_ids)
 
     @storage_errors
     def record_stories(self, decided: Sequence[StoryDecision]) -> None:
