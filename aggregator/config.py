@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -75,6 +76,7 @@ MIN_SECRET_KEY_LENGTH = 16
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SMTP_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
 _SECURITY: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
+_C = TypeVar("_C", bound=str)
 _STORY_MODES: tuple[StoryMode, ...] = ("articles", "collapse")
 _TOPIC_KEYS = ("title", "keywords", "phrases", "weak", "context", "exclude", "threshold", "stories")
 _DB_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
@@ -222,14 +224,7 @@ class _ConfigReader(TreeReader):
         )
 
     def story_mode(self, node: Node, path: str) -> StoryMode | None:
-        value = self.text(node, path)
-        for choice in _STORY_MODES:
-            if value == choice:
-                return choice
-        if value is not None:
-            hint = did_you_mean(value, _STORY_MODES) or " (choose articles or collapse)"
-            self.problem(line_of(node), path, f"unknown stories mode '{value}'{hint}")
-        return None
+        return self.one_of(node, path, _STORY_MODES, "stories mode")
 
     def site_url(self, node: Node, path: str) -> str | None:
         value = self.text(node, path)
@@ -498,13 +493,18 @@ class _ConfigReader(TreeReader):
         )
 
     def security(self, node: Node, path: str) -> SmtpSecurity | None:
+        return self.one_of(node, path, _SECURITY, "security")
+
+    def one_of(self, node: Node, path: str, choices: tuple[_C, ...], what: str) -> _C | None:
+        """One of ``choices`` (a Literal's values), or a problem with a suggestion."""
         value = self.text(node, path)
-        for choice in _SECURITY:
+        for choice in choices:
             if value == choice:
                 return choice
         if value is not None:
-            hint = did_you_mean(value, _SECURITY) or " (choose none, starttls or ssl)"
-            self.problem(line_of(node), path, f"unknown security '{value}'{hint}")
+            listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
+            hint = did_you_mean(value, choices) or f" (choose {listed})"
+            self.problem(line_of(node), path, f"unknown {what} '{value}'{hint}")
         return None
 
 
