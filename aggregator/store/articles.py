@@ -7,7 +7,7 @@ and records them inside the caller's transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -25,13 +25,17 @@ CHUNK = 500
 
 
 def adopt_republished(
-    conn: Connection, feed_url: str, incoming: Sequence[ParsedEntry]
+    conn: Connection,
+    feed_url: str,
+    incoming: Sequence[ParsedEntry],
+    *,
+    known: Container[str],
 ) -> tuple[list[ParsedEntry], dict[str, str]]:
-    """An entry new to this feed whose link is that of one of its stored entries is that
-    entry republished (a new headline or id, same page): it takes the stored id, so it
-    updates instead of adding. Returns the entries and {incoming id: stored id}."""
+    """An entry new to this feed (its id not in ``known``, the ids already stored) whose
+    link is that of one of its stored entries is that entry republished (a new headline or
+    id, same page): it takes the stored id, so it updates instead of adding. Returns the
+    entries and {incoming id: stored id}."""
     new = [e for e in incoming if e.link]
-    known = _stored_ids(conn, feed_url, [e.entry_id for e in new])
     by_link = _stored_by_link(conn, feed_url, [e for e in new if e.entry_id not in known])
     taken = {e.entry_id for e in incoming}
     renamed: dict[str, str] = {}
@@ -170,17 +174,6 @@ def prune_keys(conn: Connection) -> None:
         .exists()
     )
     conn.execute(delete(article_keys).where(orphan))
-
-
-def _stored_ids(conn: Connection, feed_url: str, entry_ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(entry_ids), CHUNK):
-        part = entry_ids[start : start + CHUNK]
-        query = select(entries.c.entry_id).where(
-            entries.c.feed_url == feed_url, entries.c.entry_id.in_(part)
-        )
-        found.update(conn.execute(query).scalars())
-    return found
 
 
 def _stored_by_link(

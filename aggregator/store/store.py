@@ -186,9 +186,11 @@ class Store:
             if parsed is None:
                 return UpsertStats()
             incoming = entry_ops.dedupe(parsed.entries)
-            incoming, renamed = articles.adopt_republished(conn, url, incoming)
-            topics = {renamed.get(entry_id, entry_id): m for entry_id, m in topics.items()}
             stored = entry_ops.stored_versions(conn, url, [e.entry_id for e in incoming])
+            incoming, renamed = articles.adopt_republished(conn, url, incoming, known=stored)
+            if renamed:  # the adopted entries' stored versions, to compare against
+                stored |= entry_ops.stored_versions(conn, url, list(renamed.values()))
+            topics = {renamed.get(entry_id, entry_id): m for entry_id, m in topics.items()}
             first_fetch = previous_success is None
             plan = entry_ops.plan_upsert(url, incoming, stored, now, backfill=first_fetch)
             plan = replace(plan, inserts=tuple(articles.assign_articles(conn, url, plan.inserts)))
