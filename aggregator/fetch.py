@@ -32,6 +32,7 @@ import httpx
 from aggregator.config import FetchSettings
 from aggregator.errors import FetchError
 from aggregator.models import Clock, FetchRequest, FetchResult, utc_now
+from aggregator.netguard import AddressRefused, Reach, Resolver, guarded_transport, system_resolver
 
 __all__ = ["ACCEPT", "MAX_REDIRECTS", "USER_AGENT", "Fetcher", "fetch_all"]
 
@@ -51,7 +52,7 @@ ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, application/feed+json;q=0.7, */*;q=0.1"
 )
-MAX_REDIRECTS = 10
+MAX_REDIRECTS = 5
 # One hop may take this many `timeout`s in all (connect + every read), once it holds its slots.
 WHOLE_FETCH_TIMEOUTS = 4
 
@@ -72,22 +73,42 @@ class Fetcher:
         clock: Clock = utc_now,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = USER_AGENT,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._seconds = settings.timeout.total_seconds()
         self._global = asyncio.Semaphore(max(1, settings.concurrency))
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._client = httpx.AsyncClient(
-            transport=transport,
+        limits = httpx.Limits(
+            max_connections=max(1, settings.concurrency),
+            max_keepalive_connections=max(1, settings.concurrency),
+        )
+        # Two pools, so that a connection opened for a configured URL (which may be on a
+        # private network) is never reused for a redirect that may only reach public ones.
+        self._trusting = self._client(user_agent, limits, transport, "any", resolver)
+        self._guarded = (
+            self._trusting
+            if settings.allow_private or transport is not None
+            else self._client(user_agent, limits, None, "global", resolver)
+        )
+
+    def _client(
+        self,
+        user_agent: str,
+        limits: httpx.Limits,
+        transport: httpx.AsyncBaseTransport | None,
+        reach: Reach,
+        resolver: Resolver,
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            # A given transport replaces the network, the guard's connect hook with it.
+            transport=transport or guarded_transport(reach, limits, resolver),
             headers={"User-Agent": user_agent, "Accept": ACCEPT},
             # Our own semaphores bound the requests in flight, so waiting for a pooled
             # connection is never the slow part; no pool timeout.
             timeout=httpx.Timeout(self._seconds, pool=None),
-            limits=httpx.Limits(
-                max_connections=max(1, settings.concurrency),
-                max_keepalive_connections=max(1, settings.concurrency),
-            ),
+            limits=limits,
             # Redirects are followed by hand: every hop is recorded, counted and re-checked.
             follow_redirects=False,
         )
@@ -104,7 +125,9 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._trusting.aclose()
+        if self._guarded is not self._trusting:
+            await self._guarded.aclose()
 
     async def fetch(self, request: FetchRequest) -> FetchResult:
         """Retrieve one URL or local file; raises FetchError and nothing else."""
@@ -149,11 +172,13 @@ class Fetcher:
         redirects: list[str] = []
         statuses: list[int] = []
         while True:
-            hop = await self._exchange(request, url)
+            hop = await self._exchange(request, url, self._client_for(request.url, url))
             if hop.location is None:
                 break
             if len(redirects) >= MAX_REDIRECTS:
                 raise FetchError(request.url, f"too many redirects (more than {MAX_REDIRECTS})")
+            if hop.location == url or hop.location in redirects:
+                raise FetchError(request.url, f"redirect loop at {hop.location}")
             redirects.append(url)
             statuses.append(hop.status)
             url = hop.location
@@ -162,7 +187,11 @@ class Fetcher:
                 raise FetchError(request.url, f"redirect to unsupported URL {url}")
         return _result(request, hop, url, redirects, statuses, self._clock())
 
-    async def _exchange(self, request: FetchRequest, url: str) -> _Hop:
+    def _client_for(self, configured: str, url: str) -> httpx.AsyncClient:
+        """The editor chose the configured host; anywhere else a redirect leads is guarded."""
+        return self._trusting if _same_host(configured, url) else self._guarded
+
+    async def _exchange(self, request: FetchRequest, url: str, client: httpx.AsyncClient) -> _Hop:
         """One request/response on one URL, with the limits held for just this hop."""
         headers = _conditional_headers(request)
         deadline = self._seconds * WHOLE_FETCH_TIMEOUTS
@@ -171,7 +200,7 @@ class Fetcher:
                 self._host_slot(url),
                 self._global,
                 asyncio.timeout(deadline),
-                self._client.stream("GET", url, headers=headers) as response,
+                client.stream("GET", url, headers=headers) as response,
             ):
                 return await self._read(request, response)
         except TimeoutError as exc:
@@ -180,6 +209,8 @@ class Fetcher:
             raise FetchError(request.url, message) from exc
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             raise FetchError(request.url, _describe_error(exc, self._seconds)) from exc
+        except AddressRefused as exc:
+            raise FetchError(request.url, str(exc)) from exc
         except UnicodeError as exc:
             # httpx lets IDNA errors escape for an invalid punycode host ("xn--a"), in the
             # URL itself or in a redirect's Location (it resolves that even when not following).
@@ -239,12 +270,13 @@ def fetch_all(
     clock: Clock = utc_now,
     transport: httpx.AsyncBaseTransport | None = None,
     on_done: OnDone | None = None,
+    resolver: Resolver = system_resolver,
 ) -> list[FetchResult | FetchError]:
     """Synchronous convenience around Fetcher.fetch_all (not callable from a running loop)."""
 
     async def run() -> list[FetchResult | FetchError]:
-        async with Fetcher(settings, clock=clock, transport=transport) as fetcher:
-            return await fetcher.fetch_all(requests, on_done)
+        async with Fetcher(settings, clock=clock, transport=transport, resolver=resolver) as f:
+            return await f.fetch_all(requests, on_done)
 
     return asyncio.run(run())
 
@@ -258,6 +290,15 @@ class _Hop:
     headers: Mapping[str, str]
     content: bytes | None
     location: str | None  # absolute; set only when this hop is a redirect
+
+
+def _same_host(a: str, b: str) -> bool:
+    first, second = urllib.parse.urlsplit(a), urllib.parse.urlsplit(b)
+    return (first.hostname, _port(first)) == (second.hostname, _port(second))
+
+
+def _port(parts: urllib.parse.SplitResult) -> int | None:
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
 
 
 def _scheme(feed_url: str, url: str) -> str:

@@ -227,7 +227,7 @@ def test_only_permanent_hops_make_a_permanent_redirect(
     assert result.final_url == httpserver.url_for("/final")
 
 
-def test_redirect_loop_stops_after_the_limit(httpserver: HTTPServer) -> None:
+def test_redirect_loop_is_named_after_one_round(httpserver: HTTPServer) -> None:
     hits: list[str] = []
 
     def loop(request: Request) -> Response:
@@ -238,7 +238,24 @@ def test_redirect_loop_stops_after_the_limit(httpserver: HTTPServer) -> None:
 
     error = fetch_error(httpserver.url_for("/loop"))
 
-    assert "too many redirects" in str(error)
+    assert "redirect loop" in str(error)
+    assert len(hits) == 1
+
+
+def test_redirect_chain_stops_after_the_limit(httpserver: HTTPServer) -> None:
+    hits: list[str] = []
+
+    def chain(request: Request) -> Response:
+        hits.append(request.path)
+        step = int(request.path.rsplit("/", 1)[1])
+        return Response(b"", status=302, headers={"Location": f"/hop/{step + 1}"})
+
+    for step in range(MAX_REDIRECTS + 3):
+        httpserver.expect_request(f"/hop/{step}").respond_with_handler(chain)
+
+    error = fetch_error(httpserver.url_for("/hop/0"))
+
+    assert f"too many redirects (more than {MAX_REDIRECTS})" in str(error)
     assert len(hits) == MAX_REDIRECTS + 1
 
 
