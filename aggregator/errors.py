@@ -5,6 +5,7 @@
     ├── FetchError       a feed could not be retrieved (carries the URL)
     ├── ParseError       retrieved bytes are not a usable feed (carries the URL)
     ├── StorageError     the database failed; wraps the SQLAlchemy error at the store boundary
+    │   └── AlreadyRunningError  another `aggregator run` holds this state's daemon lock
     ├── RenderError      a template or MJML failed to render
     ├── DeliveryError    SMTP refused or could not be reached (``permanent`` for a 5xx refusal)
     ├── BadTokenError    an unsubscribe link that is malformed, altered or signed with another key
@@ -98,3 +99,7 @@ class BadTokenError(AggregatorError):
 
 class UnknownIdError(AggregatorError):
     """A command named a digest or topic id that feeds.yaml does not define (a user error)."""
+
+
+class AlreadyRunningError(StorageError):
+    """Another daemon holds the state's lock; the message names it where it can."""

@@ -25,6 +25,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from .app import Aggregator, make_aggregator
+from .config import load_config
+from .daemon_lock import daemon_lock
 from .errors import AggregatorError, ConfigError
 from .newsletter import DigestReport, require_secret
 
@@ -109,15 +111,17 @@ class Daemon:
         fingerprint = config_fingerprint(self._aggregator.config.path)
         if fingerprint is None or fingerprint == self._fingerprint:
             return
-        self._fingerprint = fingerprint
         try:
             changed = self._aggregator.reload_config()
         except ConfigError as exc:
+            self._fingerprint = fingerprint  # this file stays invalid until it is edited
             log.error("feeds.yaml not reloaded, keeping the running configuration:\n%s", exc)
             return
-        except AggregatorError:
-            log.exception("feeds.yaml not reloaded")
+        except AggregatorError as exc:
+            # Not remembered: the next check tries this file again (the database may be busy).
+            log.error("feeds.yaml not reloaded yet, keeping the running configuration: %s", exc)
             return
+        self._fingerprint = fingerprint
         if changed:
             log.info("feeds.yaml reloaded: %d feeds", len(self._aggregator.config.feeds))
             self._schedule_digests()
@@ -208,7 +212,11 @@ def run_daemon(config_path: str | os.PathLike[str], *, tick: float = 15.0) -> No
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    with make_aggregator(config_path) as aggregator:
+    # Locked before the database is opened: a refused second daemon migrates and syncs nothing.
+    with (
+        daemon_lock(load_config(config_path).database_url),
+        make_aggregator(config_path) as aggregator,
+    ):
         if aggregator.config.smtp is not None and aggregator.config.digests:
             require_secret(aggregator.config)  # fail at start, not at the first cron run
         daemon = Daemon(aggregator, tick=tick)

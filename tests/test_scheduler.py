@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -117,3 +118,36 @@ def test_a_new_database_url_needs_a_restart(
     assert "restart to use it" in caplog.text
     assert str(daemon_db) in app.store.display_url
     assert not (tmp_path / "state" / "other.db").exists()
+
+
+def test_reload_is_all_or_nothing_and_retried_after_a_storage_error(
+    tmp_path: Path,
+    feed_url: str,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("aggregator.store.database._BUSY_TIMEOUT_MS", 200)  # fail fast
+    config = write_config(tmp_path, config_text(feed_url))
+    with make_aggregator(config, clock=clock) as app:
+        daemon = Daemon(app, tick=3600)
+        daemon.start()
+        try:
+            running = app.config
+            added = feed_url.replace("/feed.xml", "/other.xml")
+            write_config(tmp_path, config_text(feed_url) + f"  - {added}\n")
+            blocker = sqlite3.connect(tmp_path / "state" / "d.db")
+            blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+            with caplog.at_level(logging.ERROR, logger="aggregator.scheduler"):
+                daemon.check_config()
+            assert app.config == running  # nothing half-applied
+            assert "not reloaded yet" in caplog.text
+
+            blocker.rollback()
+            blocker.close()
+            daemon.check_config()  # the same file, tried again
+
+            assert [f.url for f in app.config.feeds] == [feed_url, added]
+            assert added in {f.url for f in app.status()}
+        finally:
+            daemon.stop()
