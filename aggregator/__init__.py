@@ -7,6 +7,7 @@ The public entry point is :func:`make_aggregator`; every deliberate error is an
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AggregatorError,
@@ -24,7 +25,19 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
-from .app import Aggregator, make_aggregator  # after __version__: cli imports it from here
+if TYPE_CHECKING:
+    from .app import Aggregator, make_aggregator
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: a parse worker process imports aggregator.parse_pool, and
+    # should not pay for SQLAlchemy, httpx, Jinja2 and MJML that it never uses.
+    if name in ("Aggregator", "make_aggregator"):
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Aggregator",
