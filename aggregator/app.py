@@ -6,11 +6,12 @@ pure modules, I/O in fetch/store/publish/render/deliver.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from .config import Config, DigestConfig, load_config, require_digest
 from .errors import AggregatorError, UnknownIdError
 from .explain import Explanation, explain
 from .fetch import fetch_all as fetch_requests
+from .health import FeedHealth, assess, plan_round
 from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
-from .models import Clock, Feed, FetchRequest, utc_now
+from .models import Clock, Feed, FetchRequest, FetchResult, ParsedFeed, utc_now
 from .newsletter import DigestReport, DigestStatus, Newsletter
+from .parse_pool import ParsePool
 from .publish import plan_outputs, write_outputs
 from .render import make_environment
 from .store import Store, open_store
@@ -69,6 +72,7 @@ class Aggregator:
         self._topics = compile_topics(config.topics)
         self._templates: jinja2.Environment | None = None
         self._stories = StoryBook()
+        self._parse_pool = ParsePool(workers=1)  # starts its worker at the first parse
         store.sync_feeds(config.feeds, clock())
 
     @property
@@ -80,7 +84,10 @@ class Aggregator:
         return self._store
 
     def close(self) -> None:
-        self._store.close()
+        try:
+            self._parse_pool.close()
+        finally:
+            self._store.close()
 
     def __enter__(self) -> Aggregator:
         return self
@@ -93,7 +100,10 @@ class Aggregator:
     def reload_config(self) -> bool:
         """Re-read feeds.yaml; returns whether anything changed.
 
-        Raises ConfigError and keeps the running configuration when the new file is invalid.
+        All or nothing: the new configuration takes effect only once its feeds and topic
+        assignments are stored. Raises ConfigError (invalid file) or StorageError (the
+        database refused) and keeps the running configuration; both steps are idempotent,
+        so the caller simply retries.
         """
         new = load_config(self._config.path)
         if new == self._config:
@@ -106,15 +116,14 @@ class Aggregator:
             )
         hints = _hints(new)
         topics_changed = new.topics != self._config.topics or hints != _hints(self._config)
-        self._config = new
-        self._topics = compile_topics(new.topics)
-        self._templates = None
+        topics = compile_topics(new.topics)
         self._store.sync_feeds(new.feeds, self._clock())
         if topics_changed:
             count = self._store.reclassify(
-                lambda entry: classify_entry(entry, self._topics, hints.get(entry.feed_url, ()))
+                lambda entry: classify_entry(entry, topics, hints.get(entry.feed_url, ()))
             )
             log.info("topic rules changed: %d stored entries re-classified", count)
+        self._config, self._topics, self._templates = new, topics, None
         return True
 
     # ------------------------------------------------------------ fetch
@@ -123,14 +132,27 @@ class Aggregator:
         self,
         *,
         all_feeds: bool = False,
+        only: Collection[str] = (),
+        force: bool = False,
         on_fetched: Callable[[str], None] | None = None,
     ) -> FetchReport:
-        """Poll the feeds that are due (or all active feeds) once and store what they hold."""
+        """Poll the due feeds (or all, or ``only`` these) once and store what they hold.
+
+        Feeds retired by 410 or under a server's Retry-After are held back even with
+        ``all_feeds`` (the report says why); ``force`` polls the ``only`` feeds regardless.
+        """
         now = self._clock()
-        stored = self._store.feeds() if all_feeds else self._store.due_feeds(now)
         by_url = {f.url: f for f in self._config.feeds}
-        due = [f for f in stored if f.url in by_url]
-        requests = [FetchRequest(f.url, f.etag, f.last_modified) for f in due]
+        unknown = sorted(set(only) - by_url.keys())
+        if unknown:
+            raise UnknownIdError(f"no feed with url {unknown[0]} in feeds.yaml")
+        stored = [f for f in self._store.feeds() if f.url in by_url]
+        if only:
+            stored = [f for f in stored if f.url in only]
+        plan = plan_round(
+            stored, now, everything=all_feeds or bool(only), forced=only if force else ()
+        )
+        requests = [FetchRequest(f.request_url, f.etag, f.last_modified) for f in plan.poll]
         results = fetch_requests(
             requests,
             self._config.fetch,
@@ -140,15 +162,21 @@ class Aggregator:
         )
         report = ingest_all(
             self._store,
-            [by_url[f.url] for f in due],
+            [by_url[f.url] for f in plan.poll],
             results,
             topics=self._topics,
-            stored={f.url: f for f in due},
+            stored={f.url: f for f in plan.poll},
             now=self._clock(),
+            min_interval=self._config.fetch.min_interval,
+            parse=self._parser(),
         )
         if report.new_entries:
             self._stories.assign(self._store)
-        return report
+        return replace(report, held=plan.held)
+
+    def _parser(self) -> Callable[[FetchResult], ParsedFeed]:
+        timeout = self._config.fetch.parse_timeout  # read per round: a reload applies it
+        return functools.partial(self._parse_pool.parse, deadline=timeout.total_seconds())
 
     # ------------------------------------------------------------ publish
 
@@ -249,6 +277,12 @@ class Aggregator:
 
     def status(self) -> list[Feed]:
         return self._store.feeds()
+
+    def feed_health(self) -> list[FeedHealth]:
+        """Every configured feed's state, worst problems named with the line to edit."""
+        lines = {f.url: f.line for f in self._config.feeds}
+        now = self._clock()
+        return [assess(f, now, line=lines.get(f.url, 0)) for f in self._store.feeds()]
 
     def digest_status(self) -> list[DigestStatus]:
         return [self._newsletter().status(d) for d in self._config.digests]

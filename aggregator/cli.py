@@ -10,6 +10,7 @@ import csv
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,13 +29,14 @@ from .cli_output import (
     print_digest_report,
     print_digest_status,
     print_explanation,
+    print_feed_problems,
     print_fetch_summary,
     print_status_table,
     print_table,
     short_time,
 )
 from .config import ENV_SECRET_KEY, check_config, load_config
-from .errors import AggregatorError, ConfigError, UnknownIdError
+from .errors import AggregatorError, AlreadyRunningError, ConfigError, UnknownIdError
 
 log = logging.getLogger("aggregator")
 
@@ -55,12 +57,14 @@ def reports_errors(command: F) -> F:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             sys.exit(EXIT_USER_ERROR)
-        except UnknownIdError as exc:
+        except (UnknownIdError, AlreadyRunningError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_USER_ERROR)
         except AggregatorError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_INTERNAL_ERROR)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): main() ends quietly
         except Exception:
             log.exception("internal error; please report it with the traceback above")
             sys.exit(EXIT_INTERNAL_ERROR)
@@ -119,14 +123,25 @@ def check(ctx: click.Context) -> None:
 
 @cli.command()
 @click.option("--all", "all_feeds", is_flag=True, help="Poll every feed, not only the due ones.")
+@click.option("--feed", "only", multiple=True, metavar="URL", help="Poll this feed now.")
+@click.option(
+    "--force", is_flag=True, help="With --feed: poll even if retired (410) or rate-limited."
+)
 @click.pass_context
 @reports_errors
-def fetch(ctx: click.Context, all_feeds: bool) -> None:
-    """Poll the feeds that are due (or all) once and store their entries."""
-    with opened(ctx) as aggregator:
-        report = _fetch_with_progress(
-            aggregator, functools.partial(aggregator.fetch, all_feeds=all_feeds)
+def fetch(ctx: click.Context, all_feeds: bool, only: tuple[str, ...], force: bool) -> None:
+    """Poll the feeds that are due (or all) once and store their entries.
+
+    Feeds retired by 410 Gone or asked by their server to wait (Retry-After) are held
+    back, even with --all; each is named with the reason. --feed URL --force overrides.
+    """
+    if force and not only:
+        raise click.UsageError(
+            "--force needs --feed URL: it overrides a server's wishes for one feed"
         )
+    with opened(ctx) as aggregator:
+        poll = functools.partial(aggregator.fetch, all_feeds=all_feeds, only=only, force=force)
+        report = _fetch_with_progress(aggregator, poll)
     print_fetch_summary(report)
 
 
@@ -186,21 +201,26 @@ def run(ctx: click.Context, once: bool, send: bool, tick: float) -> None:
         return
     with opened(ctx) as aggregator:
         report = _fetch_with_progress(aggregator, functools.partial(aggregator.run_once, send=send))
+        problems = [f for f in aggregator.feed_health() if f.is_problem]
     print_cycle(report)
+    print_feed_problems(problems)
     if report.digests_failed:
         sys.exit(EXIT_INTERNAL_ERROR)
 
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--failing", is_flag=True, help="Only feeds with a problem.")
 @click.pass_context
 @reports_errors
-def status(ctx: click.Context, fmt: str) -> None:
+def status(ctx: click.Context, fmt: str, failing: bool) -> None:
     """Per-feed health (last fetch, HTTP status, error, entries, next due) and per-digest
     delivery (readers, latest issue, pending and refused deliveries)."""
     with opened(ctx) as aggregator:
-        feeds = aggregator.status()
+        feeds = aggregator.feed_health()
         digests = aggregator.digest_status()
+    if failing:
+        feeds = [f for f in feeds if f.is_problem]
     if fmt == "json":
         rows = {
             "feeds": [feed_row(f) for f in feeds],
@@ -351,4 +371,18 @@ def _bad_addresses() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="aggregator")
+    """The console script: documented exit codes, and quiet when the output pipe closes."""
+    try:
+        code = cli.main(args=argv, prog_name="aggregator", standalone_mode=False)
+    except click.ClickException as exc:  # bad usage is the user's mistake, not ours
+        exc.show()
+        sys.exit(EXIT_USER_ERROR)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except BrokenPipeError:
+        # Python would complain again while flushing stdout at exit; point it at nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

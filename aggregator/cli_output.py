@@ -10,8 +10,9 @@ import click
 
 from .app import CycleReport
 from .explain import Explanation
+from .health import FeedHealth
 from .ingest import FeedOutcome, FetchReport
-from .models import Delivery, Feed
+from .models import Delivery
 from .newsletter import DigestReport, DigestStatus
 from .subscriptions import AddReport
 
@@ -28,6 +29,8 @@ def print_fetch_summary(report: FetchReport) -> None:
     if report.outcomes:
         header = ("feed", "result", "new", "updated", "note")
         print_table(header, [outcome_row(o) for o in report.outcomes])
+    for held in report.held:
+        click.echo(f"not polled: {held.feed.display_title}: {held.reason}")
     ok = len(report.outcomes) - len(report.failed)
     click.echo(
         f"{len(report.outcomes)} feed(s) polled: {ok} ok, {len(report.failed)} failed; "
@@ -43,7 +46,7 @@ def outcome_row(outcome: FeedOutcome) -> tuple[str, ...]:
         RESULT_TEXT[outcome.state],
         "-" if failed else str(outcome.stats.new),
         "-" if failed else str(outcome.stats.updated),
-        (note or "")[:80],
+        note or "",  # whole: a cut error ("…: DNS look") tells the operator nothing
     )
 
 
@@ -85,36 +88,54 @@ def when(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def feed_row(feed: Feed) -> dict[str, Any]:
+def feed_row(item: FeedHealth) -> dict[str, Any]:
+    feed = item.feed
     return {
         "url": feed.url,
         "title": feed.title,
+        "state": item.state,
+        "advice": item.advice,
         "last_fetched_at": when(feed.last_fetched_at),
         "last_success_at": when(feed.last_success_at),
         "http_status": feed.last_status,
         "error": feed.last_error,
         "warning": feed.last_warning,
         "consecutive_errors": feed.error_count,
+        "failing_since": when(feed.failing_since),
+        "retry_until": when(feed.retry_until),
         "entries": feed.entry_count,
         "next_due_at": when(feed.next_due_at),
         "final_url": feed.final_url,
+        "moved_to": feed.moved_to,
+        "fetch_url": feed.fetch_url,
     }
 
 
-def print_status_table(feeds: Sequence[Feed]) -> None:
-    header = ("feed", "last fetch (UTC)", "http", "entries", "next due (UTC)", "error")
+def print_status_table(feeds: Sequence[FeedHealth]) -> None:
+    """A line per feed, then each problem in full words: errors are never cut short."""
+    header = ("feed", "state", "last success (UTC)", "http", "errors", "entries", "next poll (UTC)")
     rows = [
         (
-            feed.display_title[:40],
-            short_time(feed.last_fetched_at),
-            str(feed.last_status or "-"),
-            str(feed.entry_count),
-            short_time(feed.next_due_at),
-            (feed.last_error or "")[:60],
+            f.feed.display_title[:40],
+            f.state,
+            short_time(f.feed.last_success_at),
+            str(f.feed.last_status or "-"),
+            str(f.feed.error_count),
+            str(f.feed.entry_count),
+            short_time(f.feed.next_due_at),
         )
-        for feed in feeds
+        for f in feeds
     ]
     print_table(header, rows)
+    print_feed_problems(feeds)
+
+
+def print_feed_problems(feeds: Sequence[FeedHealth]) -> None:
+    """Each feed's problem in full words, with the feeds.yaml line to edit where one helps."""
+    for f in feeds:
+        problem = f.advice or f.feed.last_error
+        if problem:
+            click.echo(f"{f.feed.display_title} ({f.state}): {problem}")
 
 
 def print_explanation(explanation: Explanation, topic_ids: Sequence[str]) -> None:

@@ -100,12 +100,22 @@ def load_config(
     display = os.fspath(path)
     config_path = Path(os.path.abspath(display))
     try:
-        text = config_path.read_text(encoding="utf-8")
+        data = config_path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([ConfigProblem(display, 0, "(file)", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ConfigError([ConfigProblem(display, 0, "(file)", f"cannot read: {reason}")]) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = (
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); "
+            "save the file as UTF-8"
+        )
+        raise ConfigError([ConfigProblem(display, line, "(file)", message)]) from exc
     root = compose(text, display)
     reader = _ConfigReader(display, config_path.parent, os.environ if environ is None else environ)
     config = reader.config(root, config_path)
@@ -276,7 +286,15 @@ class _ConfigReader(TreeReader):
         return self.integer(node, path, 1)
 
     def fetch(self, root: NodeMap) -> FetchSettings:
-        keys = ("concurrency", "per_host", "timeout", "max_size")
+        keys = (
+            "concurrency",
+            "per_host",
+            "timeout",
+            "max_size",
+            "allow_private",
+            "min_interval",
+            "parse_timeout",
+        )
         m = self.section(root, "fetch", keys)
         f = FetchSettings()
         return FetchSettings(
@@ -284,6 +302,9 @@ class _ConfigReader(TreeReader):
             per_host=self.opt(m, "per_host", self._positive, f.per_host),
             timeout=self.opt(m, "timeout", self._positive_duration, f.timeout),
             max_bytes=self.opt(m, "max_size", self.size, f.max_bytes),
+            allow_private=self.opt(m, "allow_private", self.boolean, f.allow_private),
+            min_interval=self.opt(m, "min_interval", self._positive_duration, f.min_interval),
+            parse_timeout=self.opt(m, "parse_timeout", self._positive_duration, f.parse_timeout),
         )
 
     def topics(self, root: NodeMap) -> tuple[list[TopicRule], dict[str, int]]:
@@ -403,6 +424,9 @@ class _ConfigReader(TreeReader):
     def feed(self, i: int, item: Node, defaults: Defaults, known: set[str]) -> FeedConfig:
         """One feeds[] item; its url is "" when it is missing or invalid (already reported)."""
         path, line = f"feeds[{i}]", line_of(item)
+        if is_null(item):
+            self.problem(line, path, "an empty entry; write the feed's URL or remove the line")
+            return FeedConfig(url="", line=line)
         if isinstance(item, ScalarNode):
             m = NodeMap(path, line, {"url": (item, item)})
         else:
@@ -417,7 +441,7 @@ class _ConfigReader(TreeReader):
         )
 
     def _feed_url(self, node: Node, path: str) -> str | None:
-        raw = self.text(node, path)
+        raw = self.string(node, path)
         try:
             return None if raw is None else parse_url_or_path(raw, self.base)
         except ValueError as exc:

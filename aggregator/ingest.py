@@ -6,22 +6,30 @@ which topics does an entry belong to) are pure functions in polling.py and topic
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Literal, Protocol
 
 from .config import FeedConfig
 from .errors import FetchError, ParseError, StorageError
+from .health import HeldFeed, track_move
 from .models import Feed, FetchResult, ParsedFeed, TopicMatch, UpsertStats
 from .parse import parse_feed
-from .polling import next_poll, parse_retry_after
+from .polling import MIN_INTERVAL, backoff_delay, cache_lifetime, next_poll, parse_retry_after
 from .store import Store
 from .topics import CompiledTopics, classify
 
 log = logging.getLogger(__name__)
 
+# Statuses by which a server asks us to come back later: its Retry-After binds us.
+_SLOW_DOWN = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE})
+
+# Bytes to a feed: parse_feed itself, or a worker pool's deadline-bounded parse_pool.parse.
+Parser = Callable[[FetchResult], ParsedFeed]
 OutcomeState = Literal["changed", "unchanged", "not-modified", "failed"]
 
 
@@ -41,6 +49,7 @@ class FeedOutcome:
 @dataclass(frozen=True)
 class FetchReport:
     outcomes: tuple[FeedOutcome, ...]
+    held: tuple[HeldFeed, ...] = ()  # feeds the round did not poll, and why
 
     @property
     def failed(self) -> tuple[FeedOutcome, ...]:
@@ -99,17 +108,32 @@ def ingest_result(
     topics: CompiledTopics,
     stored: Feed,
     now: datetime,
+    min_interval: timedelta = MIN_INTERVAL,
+    parse: Parser = parse_feed,
 ) -> FeedOutcome:
     """Store one fetch outcome; a broken feed is recorded as a failure, never raised."""
     if isinstance(result, FetchError):
-        return _record_failure(store, feed, result, result, stored=stored, now=now)
+        return _record_failure(
+            store, feed, result, result, stored=stored, now=now, min_interval=min_interval
+        )
     try:
-        return _store_fetched(store, feed, result, topics=topics, stored=stored, now=now)
+        return _store_fetched(
+            store,
+            feed,
+            result,
+            topics=topics,
+            stored=stored,
+            now=now,
+            min_interval=min_interval,
+            parse=parse,
+        )
     except (ParseError, StorageError) as exc:
         # One feed's failure must not stop the others; a dead database fails again just below.
         if isinstance(exc, StorageError):
             log.exception("could not store %s", feed.url)
-        return _record_failure(store, feed, result, exc, stored=stored, now=now)
+        return _record_failure(
+            store, feed, result, exc, stored=stored, now=now, min_interval=min_interval
+        )
 
 
 def _store_fetched(
@@ -120,12 +144,33 @@ def _store_fetched(
     topics: CompiledTopics,
     stored: Feed,
     now: datetime,
+    min_interval: timedelta = MIN_INTERVAL,
+    parse: Parser = parse_feed,
 ) -> FeedOutcome:
-    parsed = None if result.not_modified else parse_feed(result)
+    body_hash = None if result.content is None else hashlib.sha256(result.content).hexdigest()
+    # A server that ignores conditional requests but sends the same bytes changed nothing.
+    unchanged = result.not_modified or body_hash == stored.content_hash
+    parsed = None if unchanged else parse(result)
     assignments = classify_entries(parsed, topics, feed.topics) if parsed else {}
-    retry_after = parse_retry_after(result.headers.get("retry-after"), now)
-    due = next_poll(feed_url=feed.url, now=now, interval=feed.interval, retry_after=retry_after)
-    stats = store.record_success(feed.url, result, parsed, assignments, next_due_at=due, now=now)
+    due = next_poll(
+        feed_url=feed.url,
+        now=now,
+        interval=feed.interval,
+        retry_after=parse_retry_after(result.headers.get("retry-after"), now),
+        source_delay=cache_lifetime(result.headers, now),
+        rhythm=parsed.rhythm if parsed else stored.rhythm,
+        minimum=min_interval,
+    )
+    stats = store.record_success(
+        feed.url,
+        result,
+        parsed,
+        assignments,
+        next_due_at=due,
+        now=now,
+        move=track_move(stored, result, now),
+        content_hash=body_hash,
+    )
     if parsed is None:
         title = feed.title or stored.display_title
         return FeedOutcome(feed.url, title, "not-modified", stats, result.status)
@@ -142,17 +187,34 @@ def _record_failure(
     *,
     stored: Feed,
     now: datetime,
+    min_interval: timedelta = MIN_INTERVAL,
+    parse: Parser = parse_feed,
 ) -> FeedOutcome:
     message = f"storage: {error}" if isinstance(error, StorageError) else str(error)
-    retry_after = error.retry_after if isinstance(error, FetchError) else None
+    header = error.retry_after if isinstance(error, FetchError) else None
+    retry_after = parse_retry_after(header, now)
+    errors = stored.error_count + 1
+    if result.status in _SLOW_DOWN and retry_after is None:
+        # "Too many requests" without a time: wait as long as backoff would anyway.
+        retry_after = backoff_delay(max(feed.interval, min_interval), errors)
     due = next_poll(
         feed_url=feed.url,
         now=now,
         interval=feed.interval,
-        error_count=stored.error_count + 1,
-        retry_after=parse_retry_after(retry_after, now),
+        error_count=errors,
+        retry_after=retry_after,
+        minimum=min_interval,
     )
-    store.record_failure(feed.url, message, status=result.status, next_due_at=due, now=now)
+    retry_until = now + retry_after if result.status in _SLOW_DOWN and retry_after else None
+    store.record_failure(
+        feed.url,
+        message,
+        status=result.status,
+        next_due_at=due,
+        now=now,
+        retry_until=retry_until,
+        gone=result.status == HTTPStatus.GONE,
+    )
     log.info("%s", message)
     title = feed.title or stored.display_title
     return FeedOutcome(feed.url, title, "failed", status=result.status, error=message)
@@ -166,9 +228,20 @@ def ingest_all(
     topics: CompiledTopics,
     stored: Mapping[str, Feed],
     now: datetime,
+    min_interval: timedelta = MIN_INTERVAL,
+    parse: Parser = parse_feed,
 ) -> FetchReport:
     outcomes = tuple(
-        ingest_result(store, feed, result, topics=topics, stored=stored[feed.url], now=now)
+        ingest_result(
+            store,
+            feed,
+            result,
+            topics=topics,
+            stored=stored[feed.url],
+            now=now,
+            min_interval=min_interval,
+            parse=parse,
+        )
         for feed, result in zip(feeds, results, strict=True)
     )
     return FetchReport(outcomes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 # ---------------------------------------------------------------- fetch
@@ -75,6 +75,17 @@ class ParsedEntry:
 
 
 @dataclass(frozen=True)
+class SourceRhythm:
+    """How often a feed says it changes: RSS ``ttl``, ``sy:updatePeriod``/``updateFrequency``
+    (as one shortest refresh time) and ``skipHours``/``skipDays`` (UTC hours 0-23; weekdays,
+    0 is Monday)."""
+
+    ttl: timedelta | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
 class ParsedFeed:
     """A feed document as parsed; ``warning`` is set when it was recovered from bad XML."""
 
@@ -87,6 +98,7 @@ class ParsedFeed:
     subtitle: str = ""
     warning: str | None = None
     categories: tuple[str, ...] = ()
+    rhythm: SourceRhythm = SourceRhythm()
 
 
 # ---------------------------------------------------------------- store
@@ -113,6 +125,19 @@ class Feed:
     next_due_at: datetime | None = None
     final_url: str | None = None  # where the last redirect chain ended
     entry_count: int = 0
+    retry_until: datetime | None = None  # a server's Retry-After, in force until then
+    gone_at: datetime | None = None  # retired by 410 Gone
+    failing_since: datetime | None = None  # first failure of the current streak
+    moved_to: str | None = None  # where permanent redirects point
+    moved_since: datetime | None = None
+    moved_count: int = 0  # consecutive polls that were permanently redirected to moved_to
+    fetch_url: str | None = None  # moved_to once adopted; requested instead of url
+    content_hash: str | None = None
+    rhythm: SourceRhythm = SourceRhythm()
+
+    @property
+    def request_url(self) -> str:
+        return self.fetch_url or self.url
 
     @property
     def display_title(self) -> str:

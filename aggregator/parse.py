@@ -30,6 +30,7 @@ from lxml import etree
 from aggregator.errors import ParseError
 from aggregator.identity import unique_ids
 from aggregator.models import FetchResult, ParsedEntry, ParsedFeed
+from aggregator.polling import source_rhythm
 
 __all__ = ["parse_bytes", "parse_feed"]
 
@@ -145,7 +146,17 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
         subtitle=_plain_text(_get(data, "subtitle")),
         warning=warning,
         categories=_categories(_get(data, "tags")),
+        rhythm=source_rhythm(
+            ttl=_text_or_none(_get(data, "ttl")),
+            period=_text_or_none(_get(data, "sy_updateperiod")),
+            frequency=_text_or_none(_get(data, "sy_updatefrequency")),
+            body=content,
+        ),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _run_feedparser(content: bytes, *, url: str, base: str, headers: Mapping[str, str]) -> Any:

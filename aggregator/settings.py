@@ -37,6 +37,9 @@ class FetchSettings:
     per_host: int = 2  # requests in flight per host
     timeout: timedelta = timedelta(seconds=30)  # connect and read, each
     max_bytes: int = 10 * 1024 * 1024  # body-size cap; larger bodies are aborted
+    allow_private: bool = False  # may redirects lead to loopback/private addresses (netguard)
+    min_interval: timedelta = timedelta(minutes=5)  # no feed is polled more often (typo guard)
+    parse_timeout: timedelta = timedelta(seconds=10)  # one feed's parse, in a worker process
 
 
 # One keyword in a title (worth 3, see topics.FIELD_WEIGHTS) assigns a topic on its own;

@@ -34,7 +34,12 @@ _T = TypeVar("_T")
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _INT_TAG = "tag:yaml.org,2002:int"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+# Scalars a text field takes as written ("2024" as a title); !!binary, !!timestamp, custom
+# tags are something else the user did not mean as text.
+_TEXT_TAGS = frozenset({_STR_TAG, _INT_TAG, _BOOL_TAG, _NULL_TAG, "tag:yaml.org,2002:float"})
 
 _DURATION_UNITS = {
     "w": timedelta(weeks=1),
@@ -186,8 +191,14 @@ def _yaml_problem(display: str, text: str, exc: yaml.YAMLError) -> ConfigProblem
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
-        parts = [p for p in (exc.context, exc.problem) if p]
-        return ConfigProblem(display, line, "(yaml)", "invalid YAML: " + ", ".join(parts))
+        problem = exc.problem or ""
+        if "'\\t'" in problem or "\t" in problem:
+            return ConfigProblem(display, line, "(yaml)", "a tab character; indent with spaces")
+        parts = [p for p in (exc.context, problem) if p]
+        message = "invalid YAML: " + ", ".join(parts)
+        if "not allowed here" in problem or "expected <block end>" in problem:
+            message += "; check the indentation of this line and the one above"
+        return ConfigProblem(display, line, "(yaml)", message)
     position = getattr(exc, "position", None)  # ReaderError: bad characters
     line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 0
     return ConfigProblem(display, line, "(yaml)", f"invalid YAML: {exc}")
@@ -210,7 +221,7 @@ def kind_of(node: Node) -> str:
     if isinstance(node, SequenceNode):
         return "a list"
     names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean"}
-    names |= {"null": "nothing", "timestamp": "a date"}
+    names |= {"null": "nothing", "timestamp": "a date", "binary": "binary data (!!binary)"}
     return names.get(str(node.tag).rsplit(":", 1)[-1], "a value")
 
 
@@ -323,7 +334,7 @@ class TreeReader:
         return found or _EMPTY_MAP
 
     def text(self, node: Node, path: str) -> str | None:
-        if not isinstance(node, ScalarNode):
+        if not isinstance(node, ScalarNode) or node.tag not in _TEXT_TAGS:
             self.problem(line_of(node), path, f"expected a string, got {kind_of(node)}")
             return None
         return "" if is_null(node) else str(node.value).strip()
@@ -338,6 +349,13 @@ class TreeReader:
         found = ((self.text(item, f"{path}[{i}]"), item) for i, item in enumerate(node.value))
         return [(value, item) for value, item in found if value is not None]
 
+    def string(self, node: Node, path: str) -> str | None:
+        """Text that must be written as text: a URL is never a number, a date or nothing."""
+        if not (isinstance(node, ScalarNode) and node.tag == _STR_TAG) or is_null(node):
+            self.problem(line_of(node), path, f"expected a string, got {kind_of(node)}")
+            return None
+        return str(node.value).strip()
+
     def integer(self, node: Node, path: str, low: int, high: int | None = None) -> int | None:
         if not (isinstance(node, ScalarNode) and node.tag == _INT_TAG):
             self.problem(line_of(node), path, f"expected an integer, got {kind_of(node)}")
@@ -348,6 +366,12 @@ class TreeReader:
             self.problem(line_of(node), path, f"must be {limit}, got {value}")
             return None
         return value
+
+    def boolean(self, node: Node, path: str) -> bool | None:
+        if not (isinstance(node, ScalarNode) and node.tag == _BOOL_TAG):
+            self.problem(line_of(node), path, f"expected true or false, got {kind_of(node)}")
+            return None
+        return bool(SafeConstructor().construct_yaml_bool(node))
 
     def duration(self, node: Node, path: str, minimum: timedelta, label: str) -> timedelta | None:
         value = self.text(node, path)

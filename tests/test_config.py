@@ -683,6 +683,48 @@ MISTAKES = [
         "(yaml)",
         "invalid YAML",
     ),
+    (
+        "empty feed entry",
+        MINIMAL.replace("feeds: []", "feeds:\n  - ~  # empty\n  - https://e.org/a"),
+        "# empty",
+        "feeds[0]",
+        "an empty entry",
+    ),
+    (
+        "feed url is a number",
+        MINIMAL.replace("feeds: []", "feeds: [42]"),
+        "feeds: [42]",
+        "feeds[0].url",
+        "expected a string, got an integer",
+    ),
+    (
+        "feed url is binary",
+        MINIMAL.replace("feeds: []", "feeds:\n  - url: !!binary aGVsbG8="),
+        "!!binary",
+        "feeds[0].url",
+        "got binary data",
+    ),
+    (
+        "tab indentation",
+        MINIMAL.replace("feeds: []", "feeds:\n\t- https://e.org/a"),
+        "\t-",
+        "(yaml)",
+        "a tab character; indent with spaces",
+    ),
+    (
+        "bad indentation",
+        MINIMAL.replace("feeds: []", "feeds:\n  - url: https://e.org/a\n   title: x"),
+        "   title: x",
+        "(yaml)",
+        "check the indentation",
+    ),
+    (
+        "allow_private not a boolean",
+        MINIMAL + "fetch:\n  allow_private: sometimes\n",
+        "allow_private",
+        "fetch.allow_private",
+        "expected true or false",
+    ),
 ]
 
 
@@ -737,6 +779,14 @@ def test_several_problems_are_all_reported_in_line_order(tmp_path: Path) -> None
         (16, "smtp.password"),
         (17, "colour"),
     ]
+
+
+def test_non_utf8_file_names_the_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_bytes(MINIMAL.replace("Desk", "D\xe9sk").encode("latin-1"))
+    (problem,) = check_config(path, environ={})
+    assert (problem.line, problem.field) == (2, "(file)")
+    assert problem.message == "not UTF-8 text (byte 0xe9 at column 11); save the file as UTF-8"
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:

@@ -6,13 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aggregator.models import SourceRhythm
 from aggregator.polling import (
     MAX_BACKOFF,
     MAX_RETRY_AFTER,
+    MAX_SOURCE_DELAY,
+    MIN_INTERVAL,
     backoff_delay,
+    cache_lifetime,
     jitter,
     next_poll,
     parse_retry_after,
+    skip_to_allowed,
+    source_rhythm,
 )
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -92,6 +98,7 @@ def test_backoff_delay_handles_zero_and_negative_counts() -> None:
 @given(url=urls, interval=intervals, errors=st.integers(min_value=0, max_value=200))
 def test_property_within_bounds(url: str, interval: timedelta, errors: int) -> None:
     due = next_poll(feed_url=url, now=NOW, interval=interval, error_count=errors)
+    interval = max(interval, MIN_INTERVAL)
     cap = max(MAX_BACKOFF, interval)
     low = cap if errors > 20 else min(interval * 2**errors, cap)
     assert NOW + low <= due <= NOW + low + interval * 0.1
@@ -117,7 +124,7 @@ def test_property_retry_after_respected(
     without = next_poll(feed_url=url, now=NOW, interval=interval, error_count=errors)
     assert due >= without
     assert due >= NOW + min(retry, MAX_RETRY_AFTER)
-    assert due <= max(without, NOW + MAX_RETRY_AFTER + interval * 0.1)
+    assert due <= max(without, NOW + MAX_RETRY_AFTER + max(interval, MIN_INTERVAL) * 0.1)
 
 
 @given(url=urls, interval=intervals)
@@ -182,3 +189,94 @@ def test_property_http_date_roundtrip(when: datetime) -> None:
 def test_property_never_raises(value: str) -> None:
     delay = parse_retry_after(value, NOW)
     assert delay is None or delay >= timedelta(0)
+
+
+# ---------------------------------------------------------------- the source's own word
+
+delays = st.integers(min_value=0, max_value=10**8).map(lambda s: timedelta(seconds=s))
+
+
+@given(url=urls, interval=intervals, cache=st.none() | delays, ttl=st.none() | delays)
+def test_property_source_delays_respected_within_caps(
+    url: str, interval: timedelta, cache: timedelta | None, ttl: timedelta | None
+) -> None:
+    due = next_poll(
+        feed_url=url, now=NOW, interval=interval, source_delay=cache, rhythm=SourceRhythm(ttl)
+    )
+    floor = max(interval, MIN_INTERVAL)
+    declared = [min(d, MAX_SOURCE_DELAY) for d in (cache, ttl) if d is not None]
+    low = max([floor, *declared])
+    assert NOW + low <= due <= NOW + low + floor * 0.1
+
+
+def test_typo_interval_is_raised_to_the_minimum() -> None:
+    due = next_poll(feed_url=URL, now=NOW, interval=timedelta(seconds=5))
+    assert due >= NOW + MIN_INTERVAL
+
+
+def test_source_delays_do_not_stretch_error_backoff() -> None:
+    # A failing feed's cache headers are stale news; backoff alone decides.
+    failing = next_poll(
+        feed_url=URL, now=NOW, interval=HALF_HOUR, error_count=1, source_delay=timedelta(hours=9)
+    )
+    assert failing == NOW + 2 * HALF_HOUR + jitter(URL, HALF_HOUR)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"cache-control": "public, max-age=3600"}, timedelta(hours=1)),
+        ({"cache-control": 'max-age="600"'}, timedelta(minutes=10)),
+        ({"cache-control": "no-cache, max-age=3600"}, None),
+        ({"cache-control": "s-maxage=99"}, None),
+        (
+            {"expires": "Thu, 26 Nov 2026 11:00:00 GMT", "date": "Thu, 26 Nov 2026 10:00:00 GMT"},
+            timedelta(hours=1),
+        ),
+        ({"expires": "Thu, 26 Nov 2026 11:00:00 GMT"}, timedelta(hours=2)),  # against now
+        ({"expires": "0"}, None),
+        ({"expires": "Thu, 01 Jan 1970 00:00:00 GMT"}, timedelta(0)),
+        ({}, None),
+    ],
+)
+def test_cache_lifetime(headers: dict[str, str], expected: timedelta | None) -> None:
+    assert cache_lifetime(headers, NOW) == expected
+
+
+RSS = b"""<rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"><channel>
+<skipHours><hour>0</hour><hour> 1 </hour><hour>23</hour><hour>x</hour></skipHours>
+<skipDays><day>Saturday</day><day>Sunday</day><day>Caturday</day></skipDays>
+</channel></rss>"""
+
+
+def test_source_rhythm_reads_ttl_syndication_and_skips() -> None:
+    rhythm = source_rhythm(ttl="90", period="daily", frequency="4", body=RSS)
+    assert rhythm.ttl == timedelta(hours=6)  # the longer of 90 minutes and a day / 4
+    assert source_rhythm(ttl="90", period=None, frequency=None, body=b"").ttl == timedelta(
+        minutes=90
+    )
+    assert rhythm.skip_hours == frozenset({0, 1, 23})
+    assert rhythm.skip_days == frozenset({5, 6})
+
+
+@pytest.mark.parametrize(
+    ("ttl", "period", "frequency"),
+    [("", None, None), ("-5", None, None), ("soon", None, None), (None, "fortnightly", "2")],
+)
+def test_source_rhythm_ignores_nonsense(
+    ttl: str | None, period: str | None, frequency: str | None
+) -> None:
+    assert source_rhythm(ttl=ttl, period=period, frequency=frequency, body=b"") == SourceRhythm()
+
+
+def test_skipped_hours_and_days_move_the_poll_to_the_next_allowed_hour() -> None:
+    rhythm = SourceRhythm(skip_hours=frozenset({23, 0, 1}), skip_days=frozenset({5, 6}))
+    friday_late = datetime(2026, 11, 27, 23, 10, tzinfo=UTC)  # a Friday
+    assert skip_to_allowed(friday_late, rhythm) == datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    allowed = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    assert skip_to_allowed(allowed, rhythm) == allowed
+
+
+def test_skipping_every_hour_is_ignored() -> None:
+    rhythm = SourceRhythm(skip_hours=frozenset(range(24)))
+    assert skip_to_allowed(NOW, rhythm) == NOW

@@ -84,6 +84,16 @@ feeds = Table(
     Column("next_due_at", UTCDateTime),
     Column("final_url", Text),
     Column("added_at", UTCDateTime, nullable=False),
+    # Polling state (migration 0004), see polling.py for what each one decides.
+    Column("retry_until", UTCDateTime),  # a server's Retry-After, in force until then
+    Column("gone_at", UTCDateTime),  # retired by 410 Gone: no more polls
+    Column("failing_since", UTCDateTime),  # the first failure of the current streak
+    Column("moved_to", Text),  # where permanent redirects (301/308) point
+    Column("moved_since", UTCDateTime),
+    Column("moved_count", Integer, nullable=False, server_default="0"),
+    Column("fetch_url", Text),  # the adopted moved_to: requested instead of url
+    Column("content_hash", Text),  # of the last body parsed, for servers without validators
+    Column("rhythm", Text),  # the feed's own ttl/sy:/skipHours/skipDays, as JSON
     PrimaryKeyConstraint("url"),
     Index(None, "next_due_at"),
 )

@@ -6,9 +6,10 @@ database failure leaves as ``StorageError`` with the SQLAlchemy error as its cau
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Select, bindparam, func, insert, or_, select, update
@@ -18,11 +19,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from aggregator.config import FeedConfig
 from aggregator.errors import StorageError
+from aggregator.health import MoveState
 from aggregator.models import (
     Entry,
     Feed,
     FetchResult,
     ParsedFeed,
+    SourceRhythm,
     TopicMatch,
     UpsertStats,
 )
@@ -154,6 +157,8 @@ class Store:
         *,
         next_due_at: datetime,
         now: datetime,
+        move: MoveState | None = None,
+        content_hash: str | None = None,
     ) -> UpsertStats:
         """Store a successful fetch: feed state and (unless 304) its entries, atomically."""
         state: dict[str, Any] = {
@@ -164,7 +169,14 @@ class Store:
             "last_error": None,
             "final_url": result.final_url,
             "next_due_at": next_due_at,
+            "retry_until": None,
+            "gone_at": None,
+            "failing_since": None,
         }
+        if move is not None:
+            state |= asdict(move)
+        if content_hash is not None:
+            state["content_hash"] = content_hash
         # A 304 often omits the validators; the ones we sent are still the current ones.
         if parsed is not None or result.etag is not None:
             state["etag"] = result.etag
@@ -177,6 +189,7 @@ class Store:
                 "feed_id": parsed.feed_id,
                 "updated": parsed.updated,
                 "last_warning": parsed.warning,
+                "rhythm": rhythm_json(parsed.rhythm),
             }
         with write_transaction(self._engine) as conn:
             previous_success = conn.execute(
@@ -199,15 +212,27 @@ class Store:
 
     @storage_errors
     def record_failure(
-        self, url: str, error: str, *, status: int | None, next_due_at: datetime, now: datetime
+        self,
+        url: str,
+        error: str,
+        *,
+        status: int | None,
+        next_due_at: datetime,
+        now: datetime,
+        retry_until: datetime | None = None,
+        gone: bool = False,
     ) -> None:
-        state = {
+        state: dict[str, Any] = {
             "error_count": feeds.c.error_count + 1,
             "last_error": error,
             "last_status": status,
             "last_fetched_at": now,
             "next_due_at": next_due_at,
+            "retry_until": retry_until,
+            "failing_since": func.coalesce(feeds.c.failing_since, now),
         }
+        if gone:
+            state["gone_at"] = now
         with write_transaction(self._engine) as conn:
             _update_feed(conn, url, state)
 
@@ -400,7 +425,38 @@ def _feed_from_row(row: Row[Any]) -> Feed:
         next_due_at=row.next_due_at,
         final_url=row.final_url,
         entry_count=row.entry_count,
+        retry_until=row.retry_until,
+        gone_at=row.gone_at,
+        failing_since=row.failing_since,
+        moved_to=row.moved_to,
+        moved_since=row.moved_since,
+        moved_count=row.moved_count,
+        fetch_url=row.fetch_url,
+        content_hash=row.content_hash,
+        rhythm=rhythm_from_json(row.rhythm),
     )
+
+
+def rhythm_json(rhythm: SourceRhythm) -> str | None:
+    if rhythm == SourceRhythm():
+        return None
+    ttl = rhythm.ttl.total_seconds() if rhythm.ttl is not None else None
+    fields = {"ttl": ttl, "hours": sorted(rhythm.skip_hours), "days": sorted(rhythm.skip_days)}
+    return json.dumps(fields, sort_keys=True)
+
+
+def rhythm_from_json(text: str | None) -> SourceRhythm:
+    """The stored rhythm; unreadable text (hand-edited, truncated) counts as none declared."""
+    try:
+        fields = json.loads(text) if text else {}
+        ttl = fields.get("ttl")
+        return SourceRhythm(
+            timedelta(seconds=ttl) if ttl else None,
+            frozenset(int(h) for h in fields.get("hours", ())),
+            frozenset(int(d) for d in fields.get("days", ())),
+        )
+    except (ValueError, TypeError, AttributeError):
+        return SourceRhythm()
 
 
 def _reclassify_page(after: tuple[str, str] | None) -> Select[Any]:
