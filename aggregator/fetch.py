@@ -23,12 +23,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
-from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
+from aggregator import __version__
 from aggregator.config import FetchSettings
 from aggregator.errors import FetchError
 from aggregator.models import Clock, FetchRequest, FetchResult, utc_now
@@ -37,16 +37,8 @@ from aggregator.netguard import AddressRefused, Reach, Resolver, guarded_transpo
 __all__ = ["ACCEPT", "MAX_REDIRECTS", "USER_AGENT", "Fetcher", "fetch_all"]
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version("aggregator")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "0"
-
-
 USER_AGENT = (
-    f"aggregator/{_package_version()} "
-    "(+https://github.com/aggregator-project/aggregator; feed aggregator)"
+    f"aggregator/{__version__} (+https://github.com/aggregator-project/aggregator; feed aggregator)"
 )
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "

@@ -215,7 +215,7 @@ def _record_failure(
         retry_until=retry_until,
         gone=result.status == HTTPStatus.GONE,
     )
-    log.info("%s", message)
+    log.debug("%s", message)  # the caller reports failures once (summary or daemon log)
     title = feed.title or stored.display_title
     return FeedOutcome(feed.url, title, "failed", status=result.status, error=message)
 

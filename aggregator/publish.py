@@ -14,8 +14,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from aggregator import __version__
 from aggregator.config import SiteConfig, TopicRule
 from aggregator.errors import RenderError
 from aggregator.files import write_atomic
@@ -219,14 +218,6 @@ def _entry_updated(entry: Entry) -> datetime:
     return _utc(entry.updated or entry.published)
 
 
-@cache
-def _version() -> str:
-    try:
-        return metadata.version("aggregator")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 # ---------------------------------------------------------------- rendering
 
 
@@ -260,7 +251,7 @@ def _feed_generator(output: OutputFeed, site: SiteConfig, labels: Mapping[str, s
     fg.author({"name": clean_text(site.author) or clean_text(site.title) or "aggregator"})
     fg.updated(feed_updated(output.entries))
     # Replaces feedgen's own generator (its name, URI and version) wholesale.
-    fg.generator("aggregator", version=_version())
+    fg.generator("aggregator", version=__version__)
     for entry in output.entries:
         _add_entry(fg, entry, site, labels)
     return fg

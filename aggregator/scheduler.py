@@ -95,7 +95,9 @@ class Daemon:
         with _logged("poll"):
             report = self._aggregator.fetch()
             for outcome in report.failed:
-                log.warning("feed failed: %s", outcome.error)
+                log.warning("feed failed: %s: %s", outcome.title, outcome.error)
+            for held in report.held:
+                log.debug("feed not polled: %s: %s", held.feed.display_title, held.reason)
             if report.changed or not self._published_once:
                 changed = self._aggregator.publish()
                 self._published_once = True
@@ -204,6 +206,8 @@ def run_daemon(config_path: str | os.PathLike[str], *, tick: float = 15.0) -> No
     root = logging.getLogger()
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)
+        # Alembic narrates every start ("Context impl SQLiteImpl."): noise in a daemon's log.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

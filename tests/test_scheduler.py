@@ -151,3 +151,22 @@ def test_reload_is_all_or_nothing_and_retried_after_a_storage_error(
             assert added in {f.url for f in app.status()}
         finally:
             daemon.stop()
+
+
+def test_read_only_use_needs_no_write_lock(
+    tmp_path: Path, feed_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status and export open the state while a daemon is mid-write, without waiting."""
+    monkeypatch.setattr("aggregator.store.database._BUSY_TIMEOUT_MS", 200)  # fail fast
+    config = write_config(tmp_path, config_text(feed_url))
+    with make_aggregator(config, clock=clock) as app:
+        app.fetch()
+    writer = sqlite3.connect(tmp_path / "state" / "d.db")
+    writer.execute("BEGIN IMMEDIATE")  # the daemon, holding the write lock
+    try:
+        with make_aggregator(config, clock=clock) as reader:  # migrated, feeds in sync
+            assert [f.entry_count for f in reader.status()] == [1]
+            assert [row["title"] for row in reader.export()] == ["Kyiv update"]
+    finally:
+        writer.rollback()
+        writer.close()

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -248,6 +249,35 @@ def test_unusable_sqlite_path_is_a_storage_error(tmp_path: Path) -> None:
     blocker.write_text("a file where a directory should be")
     with pytest.raises(StorageError):
         open_store(f"sqlite:///{blocker / 'agg.db'}")
+
+
+def test_empty_sqlite_file_is_refused_not_silently_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "agg.db"
+    path.write_bytes(b"")
+    an_hour_ago = time.time() - 3600
+    os.utime(path, (an_hour_ago, an_hour_ago))  # not a file another process is creating now
+    with pytest.raises(StorageError) as caught:
+        open_store(f"sqlite:///{path}")
+    assert "is empty (0 bytes): restore it from a backup" in str(caught.value)
+    assert path.stat().st_size == 0  # untouched: the operator decides
+
+
+def test_damaged_sqlite_file_is_named_in_plain_words(tmp_path: Path) -> None:
+    path = tmp_path / "agg.db"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)  # a header, then garbage
+    with pytest.raises(StorageError) as caught:
+        open_store(f"sqlite:///{path}")
+    assert "the database file is damaged" in str(caught.value)
+
+
+def test_database_from_a_newer_version_says_so(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'agg.db'}"
+    open_store(url).close()
+    with sqlite3.connect(tmp_path / "agg.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0999'")
+    with pytest.raises(StorageError) as caught:
+        open_store(url)
+    assert "upgraded by a newer version of aggregator" in str(caught.value)
 
 
 def test_garbage_url_is_a_storage_error() -> None:

@@ -12,6 +12,8 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.url import URL
@@ -89,9 +91,17 @@ def write_transaction(engine: Engine) -> AbstractContextManager[Connection]:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration; a no-op when it is already there."""
+    """Bring the schema to the newest migration; a no-op when it is already there.
+
+    Checked with a plain read first: an up-to-date database is not write-locked just to
+    find out, so read-only commands never wait behind a running daemon's writes.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
     with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
             # Released at commit; a second process waits here, then finds head and does nothing.
@@ -162,3 +172,54 @@ def _enable_wal(cursor: sqlite3.Cursor) -> None:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def refuse_empty_sqlite_file(url: str) -> None:
+    """An existing 0-byte database file is a lost state (a failed copy, a full disk), not a
+    new one: SQLite would silently start afresh in it, and every feed would be new again.
+
+    A file another process is creating right now is also empty for a moment (its first
+    pages may still sit in the ``-wal`` file), so only a settled one is refused.
+    """
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    path = Path(database).expanduser()
+    try:
+        info = path.stat()
+    except OSError:
+        return  # missing: a new database, as asked
+    in_progress = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+    settled = time.time() - info.st_mtime > _SETTLED_SECONDS
+    if info.st_size == 0 and settled and not in_progress:
+        raise StorageError(
+            f"{database} is empty (0 bytes): restore it from a backup, or delete it to start "
+            "with a new database"
+        )
+
+
+_SETTLED_SECONDS = 10
+
+
+def explain_open_error(exc: Exception) -> str:
+    """Plain words for why a database could not be opened or migrated."""
+    text = str(exc)
+    if "file is not a database" in text or "malformed" in text:
+        return (
+            "the database file is damaged (not a readable SQLite database); restore a backup "
+            "or move the file away to start afresh"
+        )
+    if "Can't locate revision" in text:
+        newest = _newest_known_revision()
+        return (
+            "the database was upgraded by a newer version of aggregator (this version knows "
+            f"schema revisions up to {newest}); upgrade aggregator, or use another database"
+        )
+    return f"cannot open or migrate the database: {exc}"
+
+
+def _newest_known_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return str(ScriptDirectory.from_config(config).get_current_head())

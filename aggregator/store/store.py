@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import alembic.util
 from sqlalchemy import Engine, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,7 +35,9 @@ from aggregator.store import entries as entry_ops
 from aggregator.store.articles import StoryDecision
 from aggregator.store.database import (
     display_url,
+    explain_open_error,
     make_engine,
+    refuse_empty_sqlite_file,
     storage_errors,
     upgrade,
     write_transaction,
@@ -63,10 +66,14 @@ def open_store(url: str) -> Store:
         engine.dispose()
         raise StorageError(f"{shown}: unsupported database {engine.dialect.name!r}")
     try:
+        refuse_empty_sqlite_file(url)
         upgrade(engine)
-    except SQLAlchemyError as exc:
+    except StorageError:
         engine.dispose()
-        raise StorageError(f"{shown}: cannot open or migrate the database: {exc}") from exc
+        raise
+    except (SQLAlchemyError, alembic.util.CommandError) as exc:
+        engine.dispose()
+        raise StorageError(f"{shown}: {explain_open_error(exc)}") from exc
     return Store(url, engine)
 
 
@@ -84,35 +91,21 @@ class Store:
 
     @storage_errors
     def sync_feeds(self, feeds_config: Sequence[FeedConfig], now: datetime) -> None:
-        """Make the stored feed list match feeds.yaml; removed feeds only go inactive."""
+        """Make the stored feed list match feeds.yaml; removed feeds only go inactive.
+
+        Reads first and writes only when something differs, so that read-only commands
+        (``status``, ``export``) never wait for, or hold, SQLite's write lock.
+        """
         wanted = {f.url: f.title or None for f in feeds_config}
+        with self._engine.connect() as conn:
+            if not _feed_changes(conn, wanted, now).any:
+                return
         with write_transaction(self._engine) as conn:
-            stored = {
-                row.url: row
-                for row in conn.execute(select(feeds.c.url, feeds.c.active, feeds.c.config_title))
-            }
-            new = [
-                _new_feed_row(url, title, now) for url, title in wanted.items() if url not in stored
-            ]
-            revived = [
-                {"b_url": url, "config_title": title, "active": True, "next_due_at": now}
-                for url, title in wanted.items()
-                if url in stored and not stored[url].active
-            ]
-            retitled = [
-                {"b_url": url, "config_title": title}
-                for url, title in wanted.items()
-                if url in stored and stored[url].active and stored[url].config_title != title
-            ]
-            retired = [
-                {"b_url": url, "active": False}
-                for url, row in stored.items()
-                if row.active and url not in wanted
-            ]
+            changes = _feed_changes(conn, wanted, now)
             # Not a plain INSERT: on PostgreSQL, another process starting with the same
             # feeds.yaml may add the same feed between our read and this write.
-            insert_ignore(conn, feeds, new)
-            for rows in (revived, retitled, retired):
+            insert_ignore(conn, feeds, changes.new)
+            for rows in (changes.revived, changes.retitled, changes.retired):
                 if rows:
                     conn.execute(update(feeds).where(feeds.c.url == bindparam("b_url")), rows)
 
@@ -375,6 +368,43 @@ class Store:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _FeedChanges:
+    new: list[dict[str, Any]]
+    revived: list[dict[str, Any]]
+    retitled: list[dict[str, Any]]
+    retired: list[dict[str, Any]]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.new or self.revived or self.retitled or self.retired)
+
+
+def _feed_changes(
+    conn: Connection, wanted: Mapping[str, str | None], now: datetime
+) -> _FeedChanges:
+    query = select(feeds.c.url, feeds.c.active, feeds.c.config_title)
+    stored = {row.url: row for row in conn.execute(query)}
+    return _FeedChanges(
+        new=[_new_feed_row(url, title, now) for url, title in wanted.items() if url not in stored],
+        revived=[
+            {"b_url": url, "config_title": title, "active": True, "next_due_at": now}
+            for url, title in wanted.items()
+            if url in stored and not stored[url].active
+        ],
+        retitled=[
+            {"b_url": url, "config_title": title}
+            for url, title in wanted.items()
+            if url in stored and stored[url].active and stored[url].config_title != title
+        ],
+        retired=[
+            {"b_url": url, "active": False}
+            for url, row in stored.items()
+            if row.active and url not in wanted
+        ],
+    )
 
 
 def _new_feed_row(url: str, title: str | None, now: datetime) -> dict[str, Any]:
