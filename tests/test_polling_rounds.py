@@ -21,6 +21,7 @@ from aggregator.models import Feed
 
 from .conftest import FakeClock, write_config
 from .feeds import Item, rss
+from .hostile import HostileServer, hostile_server
 
 START = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 FEED = rss([Item("a1", "Kyiv update", "News.")])
@@ -155,3 +156,105 @@ def test_a_permanent_move_is_adopted_and_then_requested_directly(
     assert health.advice is not None
     assert f"change its url to {farm['moved'].removesuffix('moved')}new" in health.advice
     assert stored(aggregator, farm["moved"]).entry_count == 1  # same entries, no duplicates
+
+
+# ---------------------------------------------------------------- every misbehaviour at once
+
+# kind → (state after a round, a fragment of the error or warning)
+EXPECTED = {
+    "ok": ("changed", ""),
+    "same": ("changed", ""),
+    "moved": ("changed", ""),
+    "moved308": ("changed", ""),
+    "latin1": ("changed", ""),
+    "error500": ("failed", "HTTP 500 Internal Server Error"),
+    "notfound": ("failed", "HTTP 404 Not Found"),
+    "gone": ("failed", "HTTP 410 Gone"),
+    "limited": ("failed", "HTTP 429 Too Many Requests"),
+    "unavailable": ("failed", "HTTP 503 Service Unavailable"),
+    "loop": ("failed", "redirect loop"),
+    "chain": ("failed", "too many redirects"),
+    "sneaky": ("failed", "refused to follow a redirect to 127.0.0.2"),
+    "slow": ("failed", "timed out after 1s"),
+    "drip": ("failed", "the server is sending too slowly"),
+    "reset": ("failed", "connection reset by the server"),
+    "bomb": ("failed", "response larger than 2097152 bytes"),
+    "oversized": ("failed", "response larger than 2097152 bytes"),
+    "html": ("failed", "an HTML page, not a feed; it advertises a feed at"),
+    "garbage": ("failed", "no RSS or Atom feed found (not well-formed XML"),
+    "empty": ("failed", "empty response"),
+    "pathological": ("failed", "parsing took longer than 2 s"),
+}
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Iterator[tuple[Aggregator, FakeClock, HostileServer]]:
+    with hostile_server() as server:
+        kinds = [*EXPECTED, "xxe", "laughs"]
+        # Rate-limited kinds on their own host name, or their pause would hold every feed.
+        paused = {"limited", "unavailable"}
+        feeds = "".join(
+            f"  - url: {server.url(kind, host='localhost' if kind in paused else '127.0.0.1')}\n"
+            for kind in kinds
+        )
+        config = write_config(
+            tmp_path,
+            "database: sqlite:///state/test.db\n"
+            "defaults:\n  interval: 10m\n"
+            "fetch:\n  timeout: 1s\n  max_size: 2MB\n  parse_timeout: 2s\n"
+            f"feeds:\n{feeds}",
+        )
+        clock = FakeClock(START)
+        with make_aggregator(config, clock=clock) as aggregator:
+            yield aggregator, clock, server
+
+
+def test_every_misbehaviour_gets_its_state_and_the_healthy_feeds_publish(
+    hostile: tuple[Aggregator, FakeClock, HostileServer],
+) -> None:
+    aggregator, _, server = hostile
+
+    report = aggregator.fetch(all_feeds=True)
+
+    outcomes = {o.url.split("/")[3]: o for o in report.outcomes}
+    for kind, (state, fragment) in EXPECTED.items():
+        outcome = outcomes[kind]
+        assert outcome.state == state, (kind, outcome)
+        assert fragment in (outcome.error or outcome.warning or ""), (kind, outcome)
+    assert server.hits("/secret") == 0
+    # The parsers' defences: no file read through an entity, no entity explosion.
+    titles = {e.title for e in aggregator.store.entries()}
+    assert not any("root:" in t for t in titles)
+    assert all(len(t) < 1000 for t in titles)
+    aggregator.publish()
+    published = (aggregator.config.output_dir / "feed.atom").read_text()
+    for kind in ("ok", "same", "moved", "moved308"):
+        assert f"Kyiv report from /{'ok' if kind.startswith('moved') else kind}" in published
+    for feed in aggregator.status():
+        assert feed.next_due_at is not None
+        assert feed.next_due_at >= START + timedelta(minutes=10)  # interval, or later
+
+
+def test_a_second_round_keeps_failures_backing_off_and_healthy_feeds_cheap(
+    hostile: tuple[Aggregator, FakeClock, HostileServer],
+) -> None:
+    aggregator, clock, _ = hostile
+    aggregator.fetch(all_feeds=True)
+    clock.advance(timedelta(minutes=30))  # past every first backoff, not past Retry-After
+
+    report = aggregator.fetch()
+
+    outcomes = {o.url.split("/")[3]: o for o in report.outcomes}
+    assert outcomes["ok"].state == "not-modified"  # a 304
+    assert outcomes["same"].state == "not-modified"  # the same bytes, by content hash
+    assert {"limited", "unavailable", "gone"}.isdisjoint(outcomes)
+    feeds = {f.url.split("/")[3]: f for f in aggregator.status()}
+    assert feeds["error500"].error_count == 2
+    assert feeds["error500"].next_due_at is not None
+    # The interval, doubled for each of the two failures.
+    assert feeds["error500"].next_due_at >= clock.now + timedelta(minutes=40)
+    states = {h.feed.url.split("/")[3]: h.state for h in aggregator.feed_health()}
+    assert states["gone"] == "gone"
+    assert states["limited"] == "rate-limited"
+    assert states["error500"] == "backing-off"
+    assert states["ok"] == "not-modified"
