@@ -19,9 +19,10 @@ import httpx
 import jinja2
 
 from .config import Config, DigestConfig, load_config, require_digest
-from .errors import AggregatorError, UnknownIdError
+from .errors import AggregatorError, RenderError, UnknownIdError
 from .explain import Explanation, explain
 from .fetch import fetch_all as fetch_requests
+from .files import write_atomic
 from .health import FeedHealth, assess, plan_round
 from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
 from .models import Clock, Feed, FetchRequest, FetchResult, ParsedFeed, utc_now
@@ -29,6 +30,7 @@ from .newsletter import DigestReport, DigestStatus, Newsletter
 from .parse_pool import ParsePool
 from .publish import plan_outputs, write_outputs
 from .render import make_environment
+from .status_page import render_status_page
 from .store import Store, open_store
 from .storylines import StoryBook
 from .subscriptions import Subscribers
@@ -191,9 +193,19 @@ class Aggregator:
             candidates.update((e.key, e) for e in self._store.entries(topic=topic.id, limit=limit))
         outputs = plan_outputs(cfg.site, cfg.topics, list(candidates.values()), limit)
         sources = {f.url: f for f in self._store.feeds(active_only=False)}
-        return write_outputs(
+        changed = write_outputs(
             outputs, cfg.output_dir, site=cfg.site, sources=sources, topics=cfg.topics
         )
+        return changed + self.write_status_page()
+
+    def write_status_page(self) -> list[Path]:
+        """``output/status.html``, every source's health; returns it if it changed."""
+        page = render_status_page(self.feed_health(), title=self._config.site.title)
+        path = self._config.output_dir / "status.html"
+        try:
+            return [path] if write_atomic(path, page) else []
+        except OSError as exc:
+            raise RenderError(f"cannot write {path}: {exc}") from exc
 
     # ------------------------------------------------------------ digests
 

@@ -108,6 +108,8 @@ class Daemon:
                     report.updated_entries,
                     len(changed),
                 )
+            elif report.outcomes or report.held:
+                self._aggregator.write_status_page()  # states and next polls moved on
 
     def check_config(self) -> None:
         fingerprint = config_fingerprint(self._aggregator.config.path)

@@ -161,10 +161,11 @@ def test_publish_writes_merged_and_topic_feeds(
     out = tmp_path / "output"
     assert sorted(p.relative_to(out).as_posix() for p in changed) == [
         "feed.atom",
+        "status.html",
         "topics/tech.atom",
         "topics/ukraine-war.atom",
     ]
-    assert unchanged == []
+    assert unchanged == []  # the status page too: dated by the last poll, not by "now"
     merged = etree.parse(str(out / "feed.atom"))
     assert [t.text for t in merged.iterfind(f"{ATOM}entry/{ATOM}title")] == [
         WAR.title,
