@@ -294,7 +294,15 @@ class Aggregator:
         """Every configured feed's state, worst problems named with the line to edit."""
         lines = {f.url: f.line for f in self._config.feeds}
         now = self._clock()
-        return [assess(f, now, line=lines.get(f.url, 0)) for f in self._store.feeds()]
+        return [
+            assess(
+                f,
+                now,
+                line=lines.get(f.url, 0),
+                items_per_day=self._store.items_per_day(f.url, now),
+            )
+            for f in self._store.feeds()
+        ]
 
     def digest_status(self) -> list[DigestStatus]:
         return [self._newsletter().status(d) for d in self._config.digests]

@@ -63,8 +63,8 @@ def reports_errors(command: F) -> F:
         except AggregatorError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_INTERNAL_ERROR)
-        except BrokenPipeError:
-            raise  # the reader went away (`| head`): main() ends quietly
+        except (BrokenPipeError, click.ClickException):
+            raise  # a closed pipe, or bad usage: main() handles both
         except Exception:
             log.exception("internal error; please report it with the traceback above")
             sys.exit(EXIT_INTERNAL_ERROR)

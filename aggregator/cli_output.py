@@ -95,6 +95,7 @@ def feed_row(item: FeedHealth) -> dict[str, Any]:
         "title": feed.title,
         "state": item.state,
         "advice": item.advice,
+        "items_per_day": None if item.items_per_day is None else round(item.items_per_day, 2),
         "last_fetched_at": when(feed.last_fetched_at),
         "last_success_at": when(feed.last_success_at),
         "http_status": feed.last_status,
@@ -113,7 +114,15 @@ def feed_row(item: FeedHealth) -> dict[str, Any]:
 
 def print_status_table(feeds: Sequence[FeedHealth]) -> None:
     """A line per feed, then each problem in full words: errors are never cut short."""
-    header = ("feed", "state", "last success (UTC)", "http", "errors", "entries", "next poll (UTC)")
+    header = (
+        "feed",
+        "state",
+        "last success (UTC)",
+        "http",
+        "errors",
+        "items/day",
+        "next poll (UTC)",
+    )
     rows = [
         (
             f.feed.display_title[:40],
@@ -121,7 +130,7 @@ def print_status_table(feeds: Sequence[FeedHealth]) -> None:
             short_time(f.feed.last_success_at),
             str(f.feed.last_status or "-"),
             str(f.feed.error_count),
-            str(f.feed.entry_count),
+            "-" if f.items_per_day is None else f"{f.items_per_day:.1f}",
             short_time(f.feed.next_due_at),
         )
         for f in feeds

@@ -268,12 +268,14 @@ class _ConfigReader(TreeReader):
             return ""
 
     def defaults(self, root: NodeMap) -> Defaults:
-        m = self.section(root, "defaults", ("interval", "feed_items", "retention"))
+        keys = ("interval", "feed_items", "retention", "adaptive")
+        m = self.section(root, "defaults", keys)
         d = Defaults()
         return Defaults(
             interval=self.opt(m, "interval", self._poll_interval, d.interval),
             feed_items=self.opt(m, "feed_items", self._positive, d.feed_items),
             retention=self.opt(m, "retention", self._positive_duration, d.retention),
+            adaptive=self.opt(m, "adaptive", self.boolean, d.adaptive),
         )
 
     def _poll_interval(self, node: Node, path: str) -> timedelta | None:
@@ -430,7 +432,7 @@ class _ConfigReader(TreeReader):
         if isinstance(item, ScalarNode):
             m = NodeMap(path, line, {"url": (item, item)})
         else:
-            allowed = ("url", "title", "topics", "interval")
+            allowed = ("url", "title", "topics", "interval", "adaptive")
             m = self.mapping(item, path, line, allowed, ("url",)) or NodeMap(path, line, {})
         return FeedConfig(
             url=self.opt(m, "url", self._feed_url, ""),
@@ -438,6 +440,7 @@ class _ConfigReader(TreeReader):
             topics=self.topic_refs(m, known),
             interval=self.opt(m, "interval", self._poll_interval, defaults.interval),
             line=line,
+            adaptive=self.opt(m, "adaptive", self.boolean, defaults.adaptive),
         )
 
     def _feed_url(self, node: Node, path: str) -> str | None:

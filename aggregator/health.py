@@ -167,13 +167,16 @@ class FeedHealth:
     feed: Feed
     state: HealthState
     advice: str | None = None
+    items_per_day: float | None = None  # lately; None until two dated items are stored
 
     @property
     def is_problem(self) -> bool:
         return self.state not in ("ok", "not-modified", "new")
 
 
-def assess(feed: Feed, now: datetime, *, line: int) -> FeedHealth:
+def assess(
+    feed: Feed, now: datetime, *, line: int, items_per_day: float | None = None
+) -> FeedHealth:
     """The feed's state and advice naming its feeds.yaml ``line`` where an edit would help."""
     state = health(feed, now)
     where = f"feeds.yaml line {line}" if line else "feeds.yaml"
@@ -185,4 +188,4 @@ def assess(feed: Feed, now: datetime, *, line: int) -> FeedHealth:
     elif state == "failing" and feed.failing_since is not None:
         since = _when(feed.failing_since)
         advice = f"failing since {since}, still retried daily: {feed.last_error}"
-    return FeedHealth(feed, state, advice)
+    return FeedHealth(feed, state, advice, items_per_day)

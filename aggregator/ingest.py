@@ -19,7 +19,14 @@ from .errors import FetchError, ParseError, StorageError
 from .health import HeldFeed, track_move
 from .models import Feed, FetchResult, ParsedFeed, TopicMatch, UpsertStats
 from .parse import parse_feed
-from .polling import MIN_INTERVAL, backoff_delay, cache_lifetime, next_poll, parse_retry_after
+from .polling import (
+    MIN_INTERVAL,
+    adaptive_interval,
+    backoff_delay,
+    cache_lifetime,
+    next_poll,
+    parse_retry_after,
+)
 from .store import Store
 from .topics import CompiledTopics, classify
 
@@ -152,10 +159,13 @@ def _store_fetched(
     unchanged = result.not_modified or body_hash == stored.content_hash
     parsed = None if unchanged else parse(result)
     assignments = classify_entries(parsed, topics, feed.topics) if parsed else {}
+    interval = feed.interval
+    if feed.adaptive:
+        interval = adaptive_interval(interval, store.items_per_day(feed.url, now))
     due = next_poll(
         feed_url=feed.url,
         now=now,
-        interval=feed.interval,
+        interval=interval,
         retry_after=parse_retry_after(result.headers.get("retry-after"), now),
         source_delay=cache_lifetime(result.headers, now),
         rhythm=parsed.rhythm if parsed else stored.rhythm,

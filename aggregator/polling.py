@@ -6,6 +6,9 @@ Pure: every function takes "now" explicitly. The rules, in the order they apply:
 * after a success, the source's own word pushes it later: HTTP Cache-Control ``max-age``
   or ``Expires``, RSS ``ttl`` or ``sy:updatePeriod``/``updateFrequency`` — each capped at
   ``MAX_SOURCE_DELAY`` so that an absurd value cannot silence a feed;
+* a feed that publishes rarely is polled less often than its ``interval`` (adaptive rhythm,
+  :func:`adaptive_interval`): about twice per gap between its items, up to
+  ``MAX_ADAPTIVE_INTERVAL``;
 * after failures, exponential backoff from the interval, capped at ``MAX_BACKOFF`` (so a
   failing feed is still tried at least daily);
 * a server's ``Retry-After`` (429/503, seconds or an HTTP date) wins when later, up to
@@ -29,6 +32,7 @@ MAX_RETRY_AFTER = timedelta(days=7)
 MAX_JITTER_FRACTION = 0.1
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_SOURCE_DELAY = timedelta(hours=24)
+MAX_ADAPTIVE_INTERVAL = timedelta(hours=6)
 NO_RHYTHM = SourceRhythm()
 
 # Beyond any sane Retry-After; keeps absurd delay-seconds from overflowing timedelta.
@@ -59,6 +63,16 @@ def next_poll(
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
     return skip_to_allowed(now + delay + jitter(feed_url, interval), rhythm)
+
+
+def adaptive_interval(interval: timedelta, items_per_day: float | None) -> timedelta:
+    """The poll interval for a feed publishing ``items_per_day``: half its usual gap between
+    items (so a new one waits half a gap on average), never below the user's ``interval``
+    nor above ``MAX_ADAPTIVE_INTERVAL`` (or the interval, if that is longer)."""
+    if not items_per_day or items_per_day <= 0:
+        return interval  # no rhythm known yet
+    half_gap = timedelta(days=1) / items_per_day / 2
+    return max(interval, min(half_gap, MAX_ADAPTIVE_INTERVAL))
 
 
 def skip_to_allowed(when: datetime, rhythm: SourceRhythm) -> datetime:

@@ -29,6 +29,7 @@ class Defaults:
     interval: timedelta = timedelta(minutes=30)
     feed_items: int = 100
     retention: timedelta = timedelta(days=90)
+    adaptive: bool = True  # poll rarely-publishing feeds less often (polling.adaptive_interval)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class FeedConfig:
     topics: tuple[str, ...] = ()  # topic hints: everything from this source is in these
     interval: timedelta = timedelta(minutes=30)  # effective: per-feed value or the default
     line: int = 0  # where the entry starts in feeds.yaml, for messages
+    adaptive: bool = True  # effective: per-feed value or the default
 
 
 @dataclass(frozen=True)

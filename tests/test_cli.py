@@ -104,8 +104,9 @@ def test_fetch_status_export(config: Path) -> None:
     )
 
     code, out, _ = invoke(config, "status")
-    assert "Local source" in out
-    assert "entries" in out
+    header, row_text = out.splitlines()[:2]
+    assert header.split()[:3] == ["feed", "state", "last"]
+    assert row_text.startswith("Local source  ok ")
 
     code, out, _ = invoke(config, "export", "--topic", "ukraine-war")
     [line] = [json.loads(x) for x in out.splitlines()]
@@ -246,3 +247,75 @@ def test_explain_prints_topics_and_story_or_says_it_knows_no_such_entry(config: 
     code, _, err = invoke(config, "explain", "https://nowhere.example/none")
     assert code == 1
     assert "no stored entry" in err
+
+
+def aggregator_process(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """The installed entry point (aggregator.cli:main), not click's test runner."""
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def test_bad_usage_is_a_user_error_exit_1(config: Path) -> None:
+    unknown = aggregator_process("--config", str(config), "fetch", "--sideways")
+    assert unknown.returncode == 1
+    assert "No such option '--sideways'" in unknown.stderr
+    force = aggregator_process("--config", str(config), "fetch", "--force")
+    assert force.returncode == 1
+    assert "--force needs --feed URL" in force.stderr
+    assert aggregator_process("--help").returncode == 0
+
+
+def test_unknown_feed_for_fetch_feed_is_a_user_error(config: Path) -> None:
+    code, _, err = invoke(config, "fetch", "--feed", "https://nowhere.test/rss")
+    assert code == 1
+    assert "no feed with url https://nowhere.test/rss in feeds.yaml" in err
+
+
+def test_a_closed_pipe_ends_quietly(config: Path) -> None:
+    invoke(config, "fetch", "--all")
+    command = [sys.executable, "-m", "aggregator", "--config", str(config), "export"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # `| head -1`
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err
+    assert b"BrokenPipe" not in err
+
+
+def test_status_failing_and_run_once_name_the_problem_feeds(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/ok.xml").respond_with_data(rss([Item("a", "Kyiv")]))
+    httpserver.expect_request("/gone.xml").respond_with_data("", status=410)
+    config = write_config(
+        tmp_path,
+        f"""\
+        database: sqlite:///state/cli.db
+        feeds:
+          - url: {httpserver.url_for("/ok.xml")}
+            title: Healthy
+          - url: {httpserver.url_for("/gone.xml")}
+            title: Retired
+        """,
+    )
+    code, out, _ = invoke(config, "run", "--once")
+    assert code == 0
+    lines = config.read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "gone.xml" in text)
+    assert f"Retired (gone): feeds.yaml line {line}: the server says this feed is gone" in out
+
+    code, out, _ = invoke(config, "status", "--failing")
+    assert code == 0
+    assert "Retired" in out
+    assert "Healthy" not in out
+
+    code, out, _ = invoke(config, "fetch", "--all")
+    assert "not polled: Retired: retired: the server answered 410 Gone" in out

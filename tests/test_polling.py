@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 
 from aggregator.models import SourceRhythm
 from aggregator.polling import (
+    MAX_ADAPTIVE_INTERVAL,
     MAX_BACKOFF,
     MAX_RETRY_AFTER,
     MAX_SOURCE_DELAY,
     MIN_INTERVAL,
+    adaptive_interval,
     backoff_delay,
     cache_lifetime,
     jitter,
@@ -280,3 +282,32 @@ def test_skipped_hours_and_days_move_the_poll_to_the_next_allowed_hour() -> None
 def test_skipping_every_hour_is_ignored() -> None:
     rhythm = SourceRhythm(skip_hours=frozenset(range(24)))
     assert skip_to_allowed(NOW, rhythm) == NOW
+
+
+# ---------------------------------------------------------------- adaptive rhythm
+
+
+def test_a_feed_publishing_twice_a_week_is_polled_at_the_adaptive_maximum() -> None:
+    assert adaptive_interval(timedelta(minutes=15), 2 / 7) == MAX_ADAPTIVE_INTERVAL
+
+
+def test_a_busy_feed_keeps_the_users_interval() -> None:
+    assert adaptive_interval(timedelta(minutes=15), 200) == timedelta(minutes=15)
+
+
+def test_a_feed_in_between_waits_half_its_gap() -> None:
+    assert adaptive_interval(timedelta(minutes=15), 12) == timedelta(hours=1)
+
+
+def test_unknown_rhythm_and_long_intervals_are_left_alone() -> None:
+    assert adaptive_interval(timedelta(minutes=15), None) == timedelta(minutes=15)
+    assert adaptive_interval(timedelta(hours=12), 0.1) == timedelta(hours=12)
+
+
+@given(
+    interval=intervals,
+    rate=st.floats(min_value=0.001, max_value=10_000, allow_nan=False),
+)
+def test_property_adaptive_interval_within_bounds(interval: timedelta, rate: float) -> None:
+    result = adaptive_interval(interval, rate)
+    assert interval <= result <= max(interval, MAX_ADAPTIVE_INTERVAL)

@@ -258,3 +258,34 @@ def test_a_second_round_keeps_failures_backing_off_and_healthy_feeds_cheap(
     assert states["limited"] == "rate-limited"
     assert states["error500"] == "backing-off"
     assert states["ok"] == "not-modified"
+
+
+def test_a_rarely_publishing_feed_is_polled_less_often(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    days = [START - timedelta(days=d) for d in (1, 4, 8, 11)]  # twice a week
+    items = [
+        Item(f"r{i}", f"Weekly column {i}", pub_date=format_datetime(day, usegmt=True))
+        for i, day in enumerate(days)
+    ]
+    httpserver.expect_request("/rare").respond_with_data(rss(items))
+    httpserver.expect_request("/busy").respond_with_data(FEED)
+    rare, busy = httpserver.url_for("/rare"), httpserver.url_for("/busy")
+    config = write_config(
+        tmp_path,
+        f"database: sqlite:///state/test.db\nfeeds:\n"
+        f"  - url: {rare}\n    interval: 15m\n"
+        f"  - url: {busy}\n    interval: 15m\n    adaptive: false\n",
+    )
+    with make_aggregator(config, clock=FakeClock(START)) as aggregator:
+        aggregator.fetch(all_feeds=True)  # the first poll learns the rhythm
+        aggregator.fetch(all_feeds=True)  # the second uses it
+
+        due = {f.url: f.next_due_at for f in aggregator.status()}
+        rate = {h.feed.url: h.items_per_day for h in aggregator.feed_health()}
+
+    assert due[rare] is not None
+    assert due[busy] is not None
+    assert due[rare] >= START + timedelta(hours=6)
+    assert due[busy] < START + timedelta(minutes=17)
+    assert rate[rare] == pytest.approx(4 / 11)

@@ -44,7 +44,9 @@ from aggregator.store.database import (
 )
 from aggregator.store.digests import insert_ignore
 from aggregator.store.ledger import DigestLedger
-from aggregator.store.schema import entries, entry_topics, feeds
+from aggregator.store.schema import as_utc, entries, entry_topics, feeds
+
+RATE_WINDOW = timedelta(days=30)  # how far back a feed's publishing rhythm is measured
 
 _SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 _RECLASSIFY_PAGE = 500
@@ -228,6 +230,24 @@ class Store:
             state["gone_at"] = now
         with write_transaction(self._engine) as conn:
             _update_feed(conn, url, state)
+
+    @storage_errors
+    def items_per_day(
+        self, url: str, now: datetime, *, window: timedelta = RATE_WINDOW
+    ) -> float | None:
+        """How many items the feed published per day lately: its entries dated within
+        ``window`` over the days they span (at least one). None below two dated items."""
+        query = select(func.count(), func.min(entries.c.published)).where(
+            entries.c.feed_url == url,
+            entries.c.published >= now - window,
+            entries.c.published <= now,
+        )
+        with self._engine.connect() as conn:
+            count, oldest = conn.execute(query).one()
+        if count < 2 or oldest is None:
+            return None
+        span = max(now - as_utc(oldest), timedelta(days=1))
+        return float(count) / (span / timedelta(days=1))
 
     # ------------------------------------------------------------ entries
 
