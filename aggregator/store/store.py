@@ -6,15 +6,14 @@ database failure leaves as ``StorageError`` with the SQLAlchemy error as its cau
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import alembic.util
 from sqlalchemy import Engine, Select, bindparam, func, insert, or_, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -26,7 +25,6 @@ from aggregator.models import (
     Feed,
     FetchResult,
     ParsedFeed,
-    SourceRhythm,
     TopicMatch,
     UpsertStats,
 )
@@ -43,6 +41,13 @@ from aggregator.store.database import (
     write_transaction,
 )
 from aggregator.store.digests import insert_ignore
+from aggregator.store.feed_rows import (
+    feed_changes,
+    feed_from_row,
+    feed_select,
+    rhythm_json,
+    update_feed,
+)
 from aggregator.store.ledger import DigestLedger
 from aggregator.store.schema import as_utc, entries, entry_topics, feeds
 
@@ -100,10 +105,10 @@ class Store:
         """
         wanted = {f.url: f.title or None for f in feeds_config}
         with self._engine.connect() as conn:
-            if not _feed_changes(conn, wanted, now).any:
+            if not feed_changes(conn, wanted, now).any:
                 return
         with write_transaction(self._engine) as conn:
-            changes = _feed_changes(conn, wanted, now)
+            changes = feed_changes(conn, wanted, now)
             # Not a plain INSERT: on PostgreSQL, another process starting with the same
             # feeds.yaml may add the same feed between our read and this write.
             insert_ignore(conn, feeds, changes.new)
@@ -113,17 +118,17 @@ class Store:
 
     @storage_errors
     def feeds(self, *, active_only: bool = True) -> list[Feed]:
-        query = _feed_select().order_by(feeds.c.url)
+        query = feed_select().order_by(feeds.c.url)
         if active_only:
             query = query.where(feeds.c.active.is_(True))
         with self._engine.connect() as conn:
-            return [_feed_from_row(row) for row in conn.execute(query)]
+            return [feed_from_row(row) for row in conn.execute(query)]
 
     @storage_errors
     def feed(self, url: str) -> Feed | None:
         with self._engine.connect() as conn:
-            row = conn.execute(_feed_select().where(feeds.c.url == url)).first()
-        return None if row is None else _feed_from_row(row)
+            row = conn.execute(feed_select().where(feeds.c.url == url)).first()
+        return None if row is None else feed_from_row(row)
 
     @storage_errors
     def due_feeds(self, now: datetime) -> list[Feed]:
@@ -132,7 +137,7 @@ class Store:
         # `.with_for_update(skip_locked=True)` inside the caller's transaction, then push
         # next_due_at forward before committing so other workers skip them.
         query = (
-            _feed_select()
+            feed_select()
             .where(
                 feeds.c.active.is_(True),
                 or_(feeds.c.next_due_at.is_(None), feeds.c.next_due_at <= now),
@@ -140,7 +145,7 @@ class Store:
             .order_by(feeds.c.next_due_at.asc().nulls_first(), feeds.c.url)
         )
         with self._engine.connect() as conn:
-            return [_feed_from_row(row) for row in conn.execute(query)]
+            return [feed_from_row(row) for row in conn.execute(query)]
 
     @storage_errors
     def record_success(
@@ -190,7 +195,7 @@ class Store:
             previous_success = conn.execute(
                 select(feeds.c.last_success_at).where(feeds.c.url == url)
             ).scalar()
-            _update_feed(conn, url, state)
+            update_feed(conn, url, state)
             if parsed is None:
                 return UpsertStats()
             incoming = entry_ops.dedupe(parsed.entries)
@@ -229,7 +234,7 @@ class Store:
         if gone:
             state["gone_at"] = now
         with write_transaction(self._engine) as conn:
-            _update_feed(conn, url, state)
+            update_feed(conn, url, state)
 
     @storage_errors
     def items_per_day(
@@ -388,125 +393,6 @@ class Store:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-@dataclass(frozen=True)
-class _FeedChanges:
-    new: list[dict[str, Any]]
-    revived: list[dict[str, Any]]
-    retitled: list[dict[str, Any]]
-    retired: list[dict[str, Any]]
-
-    @property
-    def any(self) -> bool:
-        return bool(self.new or self.revived or self.retitled or self.retired)
-
-
-def _feed_changes(
-    conn: Connection, wanted: Mapping[str, str | None], now: datetime
-) -> _FeedChanges:
-    query = select(feeds.c.url, feeds.c.active, feeds.c.config_title)
-    stored = {row.url: row for row in conn.execute(query)}
-    return _FeedChanges(
-        new=[_new_feed_row(url, title, now) for url, title in wanted.items() if url not in stored],
-        revived=[
-            {"b_url": url, "config_title": title, "active": True, "next_due_at": now}
-            for url, title in wanted.items()
-            if url in stored and not stored[url].active
-        ],
-        retitled=[
-            {"b_url": url, "config_title": title}
-            for url, title in wanted.items()
-            if url in stored and stored[url].active and stored[url].config_title != title
-        ],
-        retired=[
-            {"b_url": url, "active": False}
-            for url, row in stored.items()
-            if row.active and url not in wanted
-        ],
-    )
-
-
-def _new_feed_row(url: str, title: str | None, now: datetime) -> dict[str, Any]:
-    return {
-        "url": url,
-        "config_title": title,
-        "active": True,
-        "error_count": 0,
-        "next_due_at": now,
-        "added_at": now,
-    }
-
-
-def _update_feed(conn: Connection, url: str, values: Mapping[str, Any]) -> None:
-    result = conn.execute(update(feeds).where(feeds.c.url == url).values(**values))
-    if result.rowcount == 0:
-        # Raised inside the transaction, so nothing of this unit of work is kept.
-        raise StorageError(f"unknown feed {url!r}: sync_feeds() must add it first")
-
-
-def _feed_select() -> Select[Any]:
-    entry_count = (
-        select(func.count())
-        .where(entries.c.feed_url == feeds.c.url)
-        .correlate(feeds)
-        .scalar_subquery()
-        .label("entry_count")
-    )
-    return select(feeds, entry_count)
-
-
-def _feed_from_row(row: Row[Any]) -> Feed:
-    return Feed(
-        url=row.url,
-        title=row.config_title or row.own_title,
-        link=row.link,
-        feed_id=row.feed_id,
-        updated=row.updated,
-        active=bool(row.active),
-        etag=row.etag,
-        last_modified=row.last_modified,
-        last_fetched_at=row.last_fetched_at,
-        last_success_at=row.last_success_at,
-        last_status=row.last_status,
-        last_error=row.last_error,
-        last_warning=row.last_warning,
-        error_count=row.error_count,
-        next_due_at=row.next_due_at,
-        final_url=row.final_url,
-        entry_count=row.entry_count,
-        retry_until=row.retry_until,
-        gone_at=row.gone_at,
-        failing_since=row.failing_since,
-        moved_to=row.moved_to,
-        moved_since=row.moved_since,
-        moved_count=row.moved_count,
-        fetch_url=row.fetch_url,
-        content_hash=row.content_hash,
-        rhythm=rhythm_from_json(row.rhythm),
-    )
-
-
-def rhythm_json(rhythm: SourceRhythm) -> str | None:
-    if rhythm == SourceRhythm():
-        return None
-    ttl = rhythm.ttl.total_seconds() if rhythm.ttl is not None else None
-    fields = {"ttl": ttl, "hours": sorted(rhythm.skip_hours), "days": sorted(rhythm.skip_days)}
-    return json.dumps(fields, sort_keys=True)
-
-
-def rhythm_from_json(text: str | None) -> SourceRhythm:
-    """The stored rhythm; unreadable text (hand-edited, truncated) counts as none declared."""
-    try:
-        fields = json.loads(text) if text else {}
-        ttl = fields.get("ttl")
-        return SourceRhythm(
-            timedelta(seconds=ttl) if ttl else None,
-            frozenset(int(h) for h in fields.get("hours", ())),
-            frozenset(int(d) for d in fields.get("days", ())),
-        )
-    except (ValueError, TypeError, AttributeError):
-        return SourceRhythm()
 
 
 def _reclassify_page(after: tuple[str, str] | None) -> Select[Any]:
