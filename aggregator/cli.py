@@ -37,6 +37,7 @@ from .cli_output import (
 )
 from .config import ENV_SECRET_KEY, check_config, load_config
 from .errors import AggregatorError, AlreadyRunningError, ConfigError, UnknownIdError
+from .store.database import has_state
 
 log = logging.getLogger("aggregator")
 
@@ -99,7 +100,7 @@ def cli(ctx: click.Context, config_path: Path, verbose: int) -> None:
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Their INFO lines (every request, every job run) drown ours; -vv shows them.
-    for chatty in ("httpx", "apscheduler"):
+    for chatty in ("httpx", "apscheduler", "alembic"):
         logging.getLogger(chatty).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
     ctx.obj = {"config": config_path}
 
@@ -119,6 +120,11 @@ def check(ctx: click.Context) -> None:
             f"note: {ENV_SECRET_KEY} is not set: sending digests will be refused until it is",
             err=True,
         )
+    if has_state(config.database_url):  # moved or retired feeds: the edit the state asks for
+        with opened(ctx) as aggregator:
+            for feed in aggregator.feed_health():
+                if feed.advice and feed.state in ("moved", "gone"):
+                    click.echo(f"note: {feed.advice}", err=True)
 
 
 @cli.command()

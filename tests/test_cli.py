@@ -319,3 +319,27 @@ def test_status_failing_and_run_once_name_the_problem_feeds(
 
     code, out, _ = invoke(config, "fetch", "--all")
     assert "not polled: Retired: retired: the server answered 410 Gone" in out
+
+
+def test_check_names_the_line_of_a_moved_feed(tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/old.xml").respond_with_data(
+        "", status=301, headers={"Location": "/new.xml"}
+    )
+    httpserver.expect_request("/new.xml").respond_with_data(rss([Item("a", "Kyiv")]))
+    old = httpserver.url_for("/old.xml")
+    config = write_config(tmp_path, f"database: sqlite:///state/cli.db\nfeeds:\n  - {old}\n")
+    code, _, err = invoke(config, "check")
+    assert (code, "note:" in err) == (0, False)  # no state yet: nothing to say
+    assert not (tmp_path / "state" / "cli.db").exists()  # and none created
+    for _ in range(3):
+        invoke(config, "fetch", "--all")
+
+    code, _, err = invoke(config, "check")
+
+    assert code == 0
+    line = len(config.read_text().splitlines())
+    new = httpserver.url_for("/new.xml")
+    assert (
+        f"note: feeds.yaml line {line}: the feed has moved permanently; change its url to {new}"
+        in err
+    )

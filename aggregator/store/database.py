@@ -223,3 +223,12 @@ def _newest_known_revision() -> str:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return str(ScriptDirectory.from_config(config).get_current_head())
+
+
+def has_state(url: str) -> bool:
+    """Whether ``url`` may already hold state: a server database, or an existing SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    database = parsed.database or ""
+    return database not in ("", ":memory:") and Path(database).expanduser().is_file()
