@@ -1,0 +1,55 @@
+"""Writing every output: render each planned feed and replace its file atomically (I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aggregator.config import SiteConfig, TopicRule
+from aggregator.errors import RenderError
+from aggregator.files import write_atomic
+from aggregator.models import Feed
+from aggregator.publish.atom import render_atom
+from aggregator.publish.plan import OutputFeed
+
+
+def write_outputs(
+    outputs: Sequence[OutputFeed],
+    output_dir: Path,
+    *,
+    site: SiteConfig,
+    sources: Mapping[str, Feed],
+    topics: Sequence[TopicRule],
+) -> list[Path]:
+    """Render and atomically replace each file, and remove topic feeds no output names.
+
+    Returns the paths that changed: rewritten or removed.
+    """
+    changed: list[Path] = []
+    for output in outputs:
+        path = _target(output_dir, output.path)
+        data = render_atom(output, site=site, sources=sources, topics=topics)
+        try:
+            if write_atomic(path, data):
+                changed.append(path)
+        except OSError as exc:
+            raise RenderError(f"cannot write {path}: {exc}") from exc
+    return changed + _remove_stale_topic_feeds(output_dir, outputs)
+
+
+def _remove_stale_topic_feeds(output_dir: Path, outputs: Sequence[OutputFeed]) -> list[Path]:
+    # A topic removed from feeds.yaml must not go on being served, frozen, as if alive.
+    keep = {output_dir / output.path for output in outputs}
+    stale = sorted(p for p in (output_dir / "topics").glob("*.atom") if p not in keep)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _target(output_dir: Path, relative: str) -> Path:
+    # A topic id shaped like "../x" must not write outside the output directory.
+    base = output_dir.resolve()
+    resolved = (base / relative).resolve()
+    if not resolved.is_relative_to(base) or resolved == base:
+        raise RenderError(f"output path escapes {output_dir}: {relative!r}")
+    return output_dir / relative
