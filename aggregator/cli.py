@@ -34,6 +34,7 @@ from .cli_output import (
     print_status_table,
     print_table,
     short_time,
+    spreadsheet_safe,
 )
 from .config import ENV_SECRET_KEY, check_config, load_config
 from .errors import AggregatorError, AlreadyRunningError, ConfigError, UnknownIdError
@@ -309,7 +310,7 @@ def subscribers_list(ctx: click.Context, digest_id: str, fmt: str) -> None:
     header = ("address", "status", "source", "since (UTC)")
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerows([header, *rows])
+        writer.writerows([header, *([spreadsheet_safe(cell) for cell in row] for row in rows)])
         return
     print_table(header, rows)
     active = sum(1 for s in listing if s.status == "active")
@@ -347,9 +348,8 @@ def export(ctx: click.Context, fmt: str, topic: str | None) -> None:
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow(
-                {**row, "topics": " ".join(row["topics"]), "sources": " ".join(row["sources"])}
-            )
+            flat = {**row, "topics": " ".join(row["topics"]), "sources": " ".join(row["sources"])}
+            writer.writerow({key: spreadsheet_safe(flat.get(key)) for key in fields})
 
 
 # ---------------------------------------------------------------- output helpers

@@ -238,3 +238,13 @@ def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Non
 
 def short_time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> str:
+    """A CSV cell no spreadsheet runs as a formula (OWASP's CSV-injection rule): a leading
+    ``=``, ``+``, ``-``, ``@``, tab or CR gets a ``'`` in front; the text is otherwise kept."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text

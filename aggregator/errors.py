@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aggregator.urls import public_url
+
 
 class AggregatorError(Exception):
     """Root of every error aggregator raises deliberately."""
@@ -58,7 +60,7 @@ class FetchError(AggregatorError):
         self.url = url
         self.status = status
         self.retry_after = retry_after
-        super().__init__(f"{url}: {message}")
+        super().__init__(f"{public_url(url)}: {message}")  # messages are logged and shown
 
 
 class ParseError(AggregatorError):
@@ -66,7 +68,7 @@ class ParseError(AggregatorError):
 
     def __init__(self, url: str, message: str) -> None:
         self.url = url
-        super().__init__(f"{url}: {message}")
+        super().__init__(f"{public_url(url)}: {message}")
 
 
 class StorageError(AggregatorError):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from aggregator.urls import public_url
+
 # ---------------------------------------------------------------- fetch
 
 
@@ -141,7 +143,7 @@ class Feed:
 
     @property
     def display_title(self) -> str:
-        return self.title or self.url
+        return self.title or public_url(self.url)  # shown and published: no credentials
 
 
 @dataclass(frozen=True)

@@ -2,39 +2,20 @@
 
 Pure: feed states in, HTML bytes out. ``output/`` is public, so the page names no reader
 and shows no secret: feed URLs lose their user:password and any query parameter that looks
-like a credential (:func:`public_url`), also where an error message quotes the URL.
+like a credential (:func:`aggregator.urls.public_url`), also where an error message quotes the URL.
 """
 
 from __future__ import annotations
 
 import html
-import re
-import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
 from .health import FeedHealth
+from .urls import public_url
 
 __all__ = ["public_url", "render_status_page"]
-
-_SECRET_PARAM = re.compile(
-    r"(?i)^(?:.*[_-])?(?:key|apikey|token|secret|password|passwd|pass|auth|sig|signature"
-    r"|session|sessionid|sid|credential|credentials)$"
-)
-
-
-def public_url(url: str) -> str:
-    """``url`` without userinfo and with credential-like query values replaced by ``***``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    cleaned = [(k, "***" if _SECRET_PARAM.match(k) else v) for k, v in query]
-    new_query = urllib.parse.urlencode(cleaned, safe="*") if query else parts.query
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, new_query, parts.fragment))
 
 
 def render_status_page(feeds: Sequence[FeedHealth], *, title: str) -> bytes:

@@ -343,3 +343,21 @@ def test_check_names_the_line_of_a_moved_feed(tmp_path: Path, httpserver: HTTPSe
         f"note: feeds.yaml line {line}: the feed has moved permanently; change its url to {new}"
         in err
     )
+
+
+def test_csv_export_neutralises_formulas(tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/f.xml").respond_with_data(
+        rss([Item("=1", '=HYPERLINK("https://evil.test","click")', pub_date=hours_ago(1))])
+    )
+    config = write_config(
+        tmp_path,
+        f"database: sqlite:///state/cli.db\nfeeds:\n  - {httpserver.url_for('/f.xml')}\n",
+    )
+    invoke(config, "fetch", "--all")
+
+    code, out, _ = invoke(config, "export", "--format", "csv")
+
+    assert code == 0
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert row["title"] == """'=HYPERLINK("https://evil.test","click")"""
+    assert row["id"] == "'=1"

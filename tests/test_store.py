@@ -918,7 +918,6 @@ def test_upgrading_a_0001_database_keeps_what_was_sent_sent(db_url: str) -> None
         {"summary": "other"},
         {"content": "other"},
         {"published": T0},
-        {"updated": T0},
         {"author": "Someone else"},
         {"categories": ("news", "extra")},
     ],
@@ -926,6 +925,24 @@ def test_upgrading_a_0001_database_keeps_what_was_sent_sent(db_url: str) -> None
 def test_any_visible_change_changes_the_content_hash(change: dict[str, Any]) -> None:
     base = parsed_entry("1")
     assert content_hash(dataclasses.replace(base, **change)) != content_hash(base)
+
+
+def test_a_bumped_updated_stamp_alone_is_no_change() -> None:
+    from aggregator.store.entries import StoredVersion, plan_upsert
+
+    base = parsed_entry("1")
+    bumped = dataclasses.replace(base, updated=T0)
+    assert content_hash(bumped) == content_hash(base)
+    # Also against a row stored when the stamp was still part of the fingerprint.
+    legacy = entry_ops_legacy_hash(base)
+    plan = plan_upsert(FEED_A, [base], {"1": StoredVersion(legacy, T0)}, T0)
+    assert (len(plan.updates), plan.unchanged) == (0, 1)
+
+
+def entry_ops_legacy_hash(entry: Any) -> str:
+    from aggregator.store.entries import _fingerprint
+
+    return _fingerprint(entry, with_updated=True)
 
 
 def test_plan_upsert_splits_new_updated_unchanged() -> None:

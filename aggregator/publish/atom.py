@@ -28,6 +28,7 @@ from aggregator.publish.common import (
     utc,
 )
 from aggregator.publish.plan import OutputFeed
+from aggregator.urls import public_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -136,7 +137,7 @@ def _append_via(
     """Credit every other feed that carries the article: ``link rel="via"`` to its copy."""
     shown = {entry.link}
     for other in others:
-        href = other.link if other.link not in shown else other.feed_url
+        href = other.link if other.link not in shown else public_url(other.feed_url)
         if not href or href in shown:
             continue
         shown.add(href)
@@ -169,6 +170,6 @@ def _append_source(element: etree._Element, entry: Entry, feed: Feed | None) -> 
     etree.SubElement(source, f"{_A}title").text = clean_text(title)
     if feed is not None and feed.link:
         etree.SubElement(source, f"{_A}link", rel="alternate", href=clean_text(feed.link))
-    etree.SubElement(source, f"{_A}link", rel="self", href=clean_text(entry.feed_url))
+    etree.SubElement(source, f"{_A}link", rel="self", href=clean_text(public_url(entry.feed_url)))
     updated = utc(feed.updated) if feed is not None and feed.updated else entry_updated(entry)
     etree.SubElement(source, f"{_A}updated").text = updated.isoformat()

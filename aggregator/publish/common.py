@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from aggregator.config import SiteConfig
 from aggregator.models import Entry, Feed
+from aggregator.urls import public_url
 
 # Minted ids embed this year for good: a tag: IRI must never change once published.
 TAG_YEAR = 2026
@@ -56,7 +57,7 @@ def atom_entry_id(entry: Entry, site: SiteConfig) -> str:
 def source_feed_id(feed_url: str, feed: Feed | None) -> str:
     if feed is not None and feed.feed_id and is_absolute_iri(feed.feed_id):
         return feed.feed_id
-    return feed_url
+    return public_url(feed_url)
 
 
 def self_url(site: SiteConfig, path: str) -> str:

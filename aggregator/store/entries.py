@@ -72,19 +72,32 @@ def dedupe(parsed: Iterable[ParsedEntry]) -> list[ParsedEntry]:
 
 
 def content_hash(entry: ParsedEntry) -> str:
-    """Fingerprint of everything a reader sees; a different hash means "updated"."""
+    """Fingerprint of everything a reader sees; a different hash means "updated".
+
+    The source's own ``updated`` stamp is not in it: some feeds bump it on every request,
+    and an entry whose text did not change must not change (nor move up) in our outputs.
+    """
+    return _fingerprint(entry, with_updated=False)
+
+
+def _fingerprint(entry: ParsedEntry, *, with_updated: bool) -> str:
     fields = [
         entry.title,
         entry.link,
         entry.summary,
         entry.content,
         _iso(entry.published),
-        _iso(entry.updated),
+        *([_iso(entry.updated)] if with_updated else []),
         entry.author,
         list(entry.categories),
     ]
     encoded = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
+
+
+def _same_content(previous: str, entry: ParsedEntry, digest: str) -> bool:
+    # Rows stored before the source's stamp left the fingerprint carry the older form.
+    return previous in (digest, _fingerprint(entry, with_updated=True))
 
 
 def plan_upsert(
@@ -116,7 +129,7 @@ def plan_upsert(
                     **row,
                 }
             )
-        elif previous.content_hash != digest:
+        elif not _same_content(previous.content_hash, entry, digest):
             # An undated entry keeps the date it was first given, so edits don't reorder it.
             row = _content_values(entry, digest, fallback_published=previous.published, now=now)
             updates.append({"b_feed_url": feed_url, "b_entry_id": entry.entry_id, **row})
