@@ -413,3 +413,15 @@ def test_write_outputs_refuses_paths_outside_output_dir(tmp_path: Path) -> None:
     with pytest.raises(RenderError):
         write_outputs([escaping], tmp_path / "out", site=SITE, sources=SOURCES, topics=TOPICS)
     assert not (tmp_path / "evil.atom").exists()
+
+
+def test_feed_urls_with_credentials_are_never_published() -> None:
+    secret_feed = "https://reader:s3cret@private.example/rss?apikey=K3Y&lang=en"
+    entry = make_entry("1", feed_url=secret_feed, link=None)
+    output = OutputFeed(path=MERGED_PATH, title="t", subtitle="", entries=(entry,))
+
+    data = render_atom(output, site=SITE, sources={}, topics=TOPICS).decode()
+
+    assert "s3cret" not in data
+    assert "K3Y" not in data
+    assert "https://private.example/rss?apikey=***&amp;lang=en" in data

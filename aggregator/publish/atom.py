@@ -141,8 +141,7 @@ def _append_via(
         if not href or href in shown:
             continue
         shown.add(href)
-        feed = sources.get(other.feed_url)
-        title = feed.display_title if feed is not None else (other.feed_title or other.feed_url)
+        title = _outlet(other, sources)
         via = etree.Element(f"{_A}link", rel="via", href=clean_text(href), title=clean_text(title))
         # Before <source>: RFC 4287 puts no order on entry children, readers expect it first.
         element.append(via)
@@ -156,17 +155,23 @@ def _append_related(
     for other in others:
         if not other.link:
             continue
-        feed = sources.get(other.feed_url)
-        outlet = feed.display_title if feed is not None else (other.feed_title or other.feed_url)
-        title = clean_text(f"{outlet}: {other.title}")
+        title = clean_text(f"{_outlet(other, sources)}: {other.title}")
         link = etree.Element(f"{_A}link", rel="related", href=clean_text(other.link), title=title)
         element.append(link)
+
+
+def _outlet(entry: Entry, sources: Mapping[str, Feed]) -> str:
+    """The name of the feed an entry came from, never its (maybe credentialed) URL."""
+    feed = sources.get(entry.feed_url)
+    if feed is not None:
+        return feed.display_title
+    return entry.feed_title or public_url(entry.feed_url)
 
 
 def _append_source(element: etree._Element, entry: Entry, feed: Feed | None) -> None:
     source = etree.SubElement(element, f"{_A}source")
     etree.SubElement(source, f"{_A}id").text = clean_text(source_feed_id(entry.feed_url, feed))
-    title = feed.display_title if feed is not None else (entry.feed_title or entry.feed_url)
+    title = feed.display_title if feed is not None else _outlet(entry, {})
     etree.SubElement(source, f"{_A}title").text = clean_text(title)
     if feed is not None and feed.link:
         etree.SubElement(source, f"{_A}link", rel="alternate", href=clean_text(feed.link))
