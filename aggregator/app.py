@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,17 @@ from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
 from .models import Clock, Feed, FetchRequest, FetchResult, ParsedFeed, utc_now
 from .newsletter import DigestReport, DigestStatus, Newsletter
 from .parse_pool import ParsePool
-from .publish import plan_outputs, write_outputs
+from .publish import plan_outputs, render_atom, self_url, write_outputs
+from .publish.history import (
+    ARCHIVE_DIR,
+    complete_months,
+    month_start,
+    next_month,
+    plan_archive,
+    with_history,
+)
+from .publish.websub import ping_hub
+from .publish.writer import write_file
 from .render import make_environment
 from .status_page import render_status_page
 from .store import Store, open_store
@@ -193,10 +203,46 @@ class Aggregator:
             candidates.update((e.key, e) for e in self._store.entries(topic=topic.id, limit=limit))
         outputs = plan_outputs(cfg.site, cfg.topics, list(candidates.values()), limit)
         sources = {f.url: f for f in self._store.feeds(active_only=False)}
-        changed = write_outputs(
-            outputs, cfg.output_dir, site=cfg.site, sources=sources, topics=cfg.topics
+        archived, changed = self._write_archives(sources)
+        changed += write_outputs(
+            with_history(outputs, archived),
+            cfg.output_dir,
+            site=cfg.site,
+            sources=sources,
+            topics=cfg.topics,
         )
+        self._announce(changed)
         return changed + self.write_status_page()
+
+    def _announce(self, changed: Sequence[Path]) -> None:
+        """Ping the WebSub hub with the live feeds that changed (never the archives)."""
+        hub, out = self._config.site.hub, self._config.output_dir
+        feeds = [p for p in changed if p.exists() and p.suffix in (".atom", ".json")]
+        live = [p.relative_to(out).as_posix() for p in feeds if p.parent.name != ARCHIVE_DIR]
+        if hub and live:
+            ping_hub(hub, [self_url(self._config.site, path) for path in live], sleep=self._sleep)
+
+    def _write_archives(self, sources: Mapping[str, Feed]) -> tuple[list[str], list[Path]]:
+        """Write the archive of each month that is over and has none yet (RFC 5005; see
+        publish/history.py); returns every archived month and the files written."""
+        cfg = self._config
+        folder = cfg.output_dir / ARCHIVE_DIR
+        on_disk = sorted(p.stem for p in folder.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9].atom"))
+        archived = list(on_disk)
+        written: list[Path] = []
+        for month in complete_months(self._store.oldest_first_seen(), self._clock(), on_disk):
+            if month in on_disk:
+                continue
+            start, end = month_start(month), month_start(next_month(month))
+            entries = self._store.entries_seen_between(start, end)
+            if not entries:
+                continue
+            earlier = [m for m in archived if m < month]
+            output = plan_archive(cfg.site, month, entries, earlier=earlier)
+            data = render_atom(output, site=cfg.site, sources=sources, topics=cfg.topics)
+            written += write_file(cfg.output_dir, output.path, data)
+            archived.append(month)
+        return sorted(archived), written
 
     def write_status_page(self) -> list[Path]:
         """``output/status.html``, every source's health; returns it if it changed."""

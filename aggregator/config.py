@@ -74,6 +74,7 @@ _ENV_PASSWORD = "AGGREGATOR_SMTP_PASSWORD"
 ENV_SECRET_KEY = "AGGREGATOR_SECRET_KEY"
 MIN_SECRET_KEY_LENGTH = 16
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")  # BCP 47, the usual forms
 _SMTP_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
 _SECURITY: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
 _C = TypeVar("_C", bound=str)
@@ -221,7 +222,7 @@ class _ConfigReader(TreeReader):
         return resolve_path(self.base, value) if value else None
 
     def site(self, root: NodeMap) -> SiteConfig:
-        keys = ("title", "url", "author", "app_url", "stories")
+        keys = ("title", "url", "author", "app_url", "stories", "hub", "language")
         m = self.section(root, "site", keys, required=("title", "url"))
         title = self.opt(m, "title", self.text, "")
         url = self.opt(m, "url", self.site_url, "")
@@ -231,7 +232,24 @@ class _ConfigReader(TreeReader):
             author=self.opt(m, "author", self.text, "") or title,
             app_url=self.opt(m, "app_url", self.site_url, "") or url,
             stories=self.opt(m, "stories", self.story_mode, "articles"),
+            hub=self.opt(m, "hub", self.hub_url, None),
+            language=self.opt(m, "language", self.language_tag, None),
         )
+
+    def hub_url(self, node: Node, path: str) -> str | None:
+        value = self.text(node, path)
+        try:
+            return None if value is None else parse_http_url(value)
+        except ValueError as exc:
+            self.problem(line_of(node), path, str(exc))
+            return None
+
+    def language_tag(self, node: Node, path: str) -> str | None:
+        value = self.text(node, path)
+        if value is not None and not _LANGUAGE_TAG.fullmatch(value):
+            self.problem(line_of(node), path, f'"{value}" is not a language tag like "en" or "uk"')
+            return None
+        return value
 
     def story_mode(self, node: Node, path: str) -> StoryMode | None:
         return self.one_of(node, path, _STORY_MODES, "stories mode")

@@ -22,6 +22,8 @@ class SiteConfig:
     author: str
     app_url: str = ""  # where `aggregator serve` answers (unsubscribe links); default: url
     stories: StoryMode = "articles"  # the merged feed
+    hub: str | None = None  # a WebSub hub: linked from every feed and pinged after changes
+    language: str | None = None  # of the published feeds and front page, e.g. "en"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from aggregator.urls import public_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
 _A = f"{{{ATOM_NS}}}"
 
@@ -56,12 +57,19 @@ def render_atom(
 def _feed_generator(output: OutputFeed, site: SiteConfig, labels: Mapping[str, str]) -> Any:
     fg = FeedGenerator()
     own_url = self_url(site, output.path)
-    fg.id(clean_text(own_url))
+    # An archive is a page of the same logical feed: it keeps the live document's id.
+    fg.id(clean_text(self_url(site, dict(output.history).get("current", output.path))))
     fg.title(clean_text(output.title) or output.path)
     if output.subtitle:
         fg.subtitle(clean_text(output.subtitle))
     fg.link(href=clean_text(own_url), rel="self", type=ATOM_TYPE)
     fg.link(href=clean_text(site_base(site)), rel="alternate")
+    for rel, path in output.history:
+        fg.link(href=clean_text(self_url(site, path)), rel=rel, type=ATOM_TYPE)
+    if site.hub and not output.archive:  # an archive never changes: nothing to push
+        fg.link(href=clean_text(site.hub), rel="hub")
+    if site.language:
+        fg.language(site.language)
     # The feed-level author covers entries without one (RFC 4287 section 4.1.1).
     fg.author({"name": clean_text(site.author) or clean_text(site.title) or "aggregator"})
     fg.updated(feed_updated(output.entries))
@@ -114,6 +122,9 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
         raise RenderError(
             f"{output.path}: feedgen wrote {len(elements)} of {len(output.entries)} entries"
         )
+    if output.archive:
+        # RFC 5005 section 4: this document is complete and will not change.
+        root.insert(0, etree.Element(f"{{{HISTORY_NS}}}archive", nsmap={"fh": HISTORY_NS}))
     for element, entry in zip(elements, output.entries, strict=True):
         title = element.find(f"{_A}title")
         if title is not None:

@@ -29,6 +29,9 @@ class OutputFeed:
     also: Mapping[EntryKey, tuple[Entry, ...]] = field(default_factory=dict)
     # With stories collapsed: the story's other articles, linked from its lead entry.
     related: Mapping[EntryKey, tuple[Entry, ...]] = field(default_factory=dict)
+    # RFC 5005 paging: (rel, path relative to the site) such as ("prev-archive", "archive/…").
+    history: tuple[tuple[str, str], ...] = ()
+    archive: bool = False  # an immutable archive document (fh:archive), not the live feed
 
 
 def topic_path(topic_id: str) -> str:

@@ -27,14 +27,18 @@ def write_outputs(
     """
     changed: list[Path] = []
     for output in outputs:
-        path = _target(output_dir, output.path)
         data = render_atom(output, site=site, sources=sources, topics=topics)
-        try:
-            if write_atomic(path, data):
-                changed.append(path)
-        except OSError as exc:
-            raise RenderError(f"cannot write {path}: {exc}") from exc
+        changed += write_file(output_dir, output.path, data)
     return changed + _remove_stale_topic_feeds(output_dir, outputs)
+
+
+def write_file(output_dir: Path, relative: str, data: bytes) -> list[Path]:
+    """Replace ``output_dir/relative`` atomically; ``[path]`` if its bytes changed."""
+    path = _target(output_dir, relative)
+    try:
+        return [path] if write_atomic(path, data) else []
+    except OSError as exc:
+        raise RenderError(f"cannot write {path}: {exc}") from exc
 
 
 def _remove_stale_topic_feeds(output_dir: Path, outputs: Sequence[OutputFeed]) -> list[Path]:

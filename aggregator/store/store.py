@@ -297,6 +297,12 @@ class Store:
             return entry_ops.load_entries(conn, query)
 
     @storage_errors
+    def oldest_first_seen(self) -> datetime | None:
+        with self._engine.connect() as conn:
+            oldest = conn.execute(select(func.min(entries.c.first_seen_at))).scalar()
+        return None if oldest is None else as_utc(oldest)
+
+    @storage_errors
     def articles_without_story(self) -> list[Entry]:
         """One entry per article that has no story yet (its first-seen entry)."""
         with self._engine.connect() as conn:
