@@ -167,6 +167,29 @@ def client() -> Iterator[httpx.Client]:
 # ------------------------------------------------------------------ static files
 
 
+def test_gzip_on_request_with_its_own_validator(site: Site, client: httpx.Client) -> None:
+    big = "<feed>" + "<entry>Kyiv</entry>" * 2000 + "</feed>"
+    (site.output / "big.atom").write_text(big, "utf-8")
+
+    zipped = client.get(site.url("/big.atom"), headers={"Accept-Encoding": "gzip"})
+    plain = client.get(site.url("/big.atom"), headers={"Accept-Encoding": "identity"})
+    refused = client.get(site.url("/big.atom"), headers={"Accept-Encoding": "gzip;q=0"})
+
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(big) // 10
+    assert zipped.text == big  # httpx decodes it
+    assert "content-encoding" not in plain.headers
+    assert "content-encoding" not in refused.headers
+    assert plain.text == big
+    assert zipped.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert zipped.headers["etag"] != plain.headers["etag"]
+    again = client.get(
+        site.url("/big.atom"),
+        headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+
 @pytest.mark.parametrize(
     ("path", "content_type", "body"),
     [

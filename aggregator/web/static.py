@@ -9,6 +9,7 @@ missing file, so probing learns nothing.
 
 from __future__ import annotations
 
+import gzip
 import mimetypes
 import os
 import stat
@@ -24,6 +25,10 @@ from aggregator.web.responses import Headers, Response, method_not_allowed, not_
 
 STATIC_METHODS = ("GET", "HEAD")
 CHUNK_BYTES = 64 * 1024
+# Below this, gzip's header costs more than it saves; above it, compressing per request
+# costs more time than a reverse proxy with a cache should leave to us.
+GZIP_MIN_BYTES = 1024
+GZIP_MAX_BYTES = 32 * 1024 * 1024
 INDEX = "index.html"
 
 CONTENT_TYPES: Mapping[str, str] = {
@@ -143,18 +148,35 @@ def _file_response(path: Path, environ: WSGIEnvironment) -> Response:
         os.close(fd)
         return not_found()
     stream = os.fdopen(fd, "rb")
-    etag = f'"{info.st_size:x}-{info.st_mtime_ns:x}"'
+    kind = content_type(path.name)
+    compressible = _compressible(kind) and GZIP_MIN_BYTES <= info.st_size <= GZIP_MAX_BYTES
+    gzipped = compressible and _accepts_gzip(environ)
+    # The gzip body is another representation: it gets its own ETag (RFC 9110 8.8.3).
+    etag = f'"{info.st_size:x}-{info.st_mtime_ns:x}{"-gz" if gzipped else ""}"'
     validators: Headers = (
         ("ETag", etag),
         ("Last-Modified", formatdate(info.st_mtime, usegmt=True)),
         # Outputs change whenever publish runs; a revalidation costs a 304.
         ("Cache-Control", "no-cache"),
+        *((("Vary", "Accept-Encoding"),) if compressible else ()),
     )
     if _not_modified(environ, etag, int(info.st_mtime)):
         stream.close()
         return Response(HTTPStatus.NOT_MODIFIED, validators)
-    headers: Headers = (
-        ("Content-Type", content_type(path.name)),
+    if gzipped:
+        with stream:
+            # mtime=0: the same file always compresses to the same bytes.
+            compressed = gzip.compress(stream.read(), compresslevel=6, mtime=0)
+        headers: Headers = (
+            ("Content-Type", kind),
+            ("Content-Encoding", "gzip"),
+            ("Content-Length", str(len(compressed))),
+            ("X-Content-Type-Options", "nosniff"),
+            *validators,
+        )
+        return Response(HTTPStatus.OK, headers, [compressed])
+    headers = (
+        ("Content-Type", kind),
         ("Content-Length", str(info.st_size)),
         ("X-Content-Type-Options", "nosniff"),
         *validators,
@@ -162,6 +184,30 @@ def _file_response(path: Path, environ: WSGIEnvironment) -> Response:
     wrapper = environ.get("wsgi.file_wrapper")
     body = wrapper(stream, CHUNK_BYTES) if wrapper is not None else _FileChunks(stream)
     return Response(HTTPStatus.OK, headers, body)
+
+
+def _compressible(kind: str) -> bool:
+    media = kind.partition(";")[0]
+    return media.startswith("text/") or media.endswith(("+xml", "/xml", "+json", "/json"))
+
+
+def _accepts_gzip(environ: WSGIEnvironment) -> bool:
+    for coding in environ.get("HTTP_ACCEPT_ENCODING", "").split(","):
+        name, _, params = coding.partition(";")
+        if name.strip().lower() in ("gzip", "x-gzip"):
+            return _quality(params) > 0
+    return False
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
 
 
 def _not_modified(environ: WSGIEnvironment, etag: str, mtime: int) -> bool:
