@@ -31,6 +31,7 @@ from aggregator.errors import ParseError
 from aggregator.identity import unique_ids
 from aggregator.models import FetchResult, ParsedEntry, ParsedFeed
 from aggregator.polling import source_rhythm
+from aggregator.sanitize import sanitize_html
 
 __all__ = ["parse_bytes", "parse_feed"]
 
@@ -57,19 +58,17 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # (see _strip_tags, _strip_script_and_style): otherwise a title of repeated "<script" or
 # "<!--" takes quadratic time (minutes for a few hundred kB).
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+# Elements whose tags in an RSS title mean it is HTML, not text that mentions a tag.
+_HTML_ELEMENT = re.compile(
+    r"</?(?:a|abbr|b|big|br|cite|code|del|div|em|font|h[1-6]|i|iframe|img|ins|mark|p|q|s"
+    r"|script|small|span|strike|strong|style|sub|sup|u)\b[^<>]*>",
+    re.IGNORECASE,
+)
 _TAG_OR_COMMENT = re.compile(r"<(?:/?[A-Za-z][^<>]*|!--.*?--)>", re.DOTALL)
 _SCRIPT_OR_STYLE_OPEN = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _SCRIPT_OR_STYLE_CLOSE = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
 }
-# Browsers ignore whitespace and controls inside a URL scheme ("java\tscript:").
-_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
-_BAD_URL_PREFIXES = ("javascript:", "vbscript:", "livescript:", "data:")
-_BAD_STYLE_MARKERS = ("javascript:", "vbscript:", "expression(", "behavior:", "-moz-binding")
-_DANGEROUS_ELEMENTS = frozenset(
-    {"script", "style", "iframe", "frame", "frameset", "object", "embed", "applet"}
-    | {"base", "meta", "link"}
-)
 _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
 _BOMS = (
@@ -127,15 +126,26 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
     # Only when feedparser found no feed at all: some servers send real feeds as text/html.
     if not version and (media_type in _HTML_TYPES or _HTML_START.match(_head(content))):
         raise ParseError(url, _html_page_message(content, base))
-    title = _plain_text(_get(data, "title"))
+    title = _title(
+        _get(data, "title"), _get(data, "title_detail"), declared_exactly=version.startswith("atom")
+    )
     if not raw_entries and not title and not version:
         raise ParseError(url, _not_a_feed_message(content, doc))
 
-    entries, shared = unique_ids(_entry(raw, base) for raw in raw_entries)
+    rdf = version in ("rss090", "rss10")
+    atom = version.startswith("atom")
+    candidates = [_entry(raw, base, atom=atom, about_is_link=rdf) for raw in raw_entries]
+    # Nothing to read and nowhere to go: publishing it would be a blank entry.
+    readable = [e for e in candidates if e.title or e.summary or e.content or e.link]
+    entries, shared = unique_ids(readable)
     warning = _warning(doc, content, charset, len(raw_entries))
+    notes = [warning] if warning else []
     if shared:
-        note = f"{shared} item(s) reuse another item's id; kept under derived ids"
-        warning = f"{warning}; {note}" if warning else note
+        notes.append(f"{shared} item(s) reuse another item's id; kept under derived ids")
+    if len(readable) < len(candidates):
+        skipped = len(candidates) - len(readable)
+        notes.append(f"{skipped} item(s) with no title, text or link skipped")
+    warning = "; ".join(notes) or None
     return ParsedFeed(
         url=url,
         title=title or urlsplit(url).hostname or url,
@@ -243,9 +253,12 @@ def _strip_bom(content: bytes) -> bytes:
 # ---------------------------------------------------------------- entries
 
 
-def _entry(raw: Any, base: str) -> ParsedEntry:
-    title = _plain_text(_get(raw, "title"))
+def _entry(raw: Any, base: str, *, atom: bool, about_is_link: bool) -> ParsedEntry:
+    title = _title(_get(raw, "title"), _get(raw, "title_detail"), declared_exactly=atom)
     link = _safe_link(base, _get(raw, "link"))
+    if link is None and about_is_link:
+        # RSS 1.0 names each item by its rdf:about, feedparser's "id": the item's own URL.
+        link = _safe_link(base, _get(raw, "id"))
     summary = _html(_get(raw, "summary"), _detail_type(_get(raw, "summary_detail")))
     content = _content(_get(raw, "content"), summary)
     # Atom 0.3 <issued> arrives as published_parsed; <created> stays separate.
@@ -340,6 +353,23 @@ def _clean(value: Any) -> str:
     return _CONTROL.sub("", value) if isinstance(value, str) else ""
 
 
+def _title(value: Any, detail: Any, *, declared_exactly: bool) -> str:
+    """A title is text, unescaped exactly once by its declared type.
+
+    Plain text is taken as written: "std::vector<int>" and "The <dialog> element" keep their
+    brackets (every output escapes them). HTML loses its tags and is unescaped once. Atom
+    declares the type (``declared_exactly``); an RSS title has none, and feedparser guesses
+    "text/plain" for escaped markup such as ``&lt;b&gt;`` or ``&lt;script&gt;``, so there a
+    real HTML element in the text makes it HTML.
+    """
+    text = _clean(value)
+    declared = str(_get(detail, "type") or "text/html").lower()
+    as_written = declared == "text/plain" and (declared_exactly or not _HTML_ELEMENT.search(text))
+    if not as_written and ("<" in text or "&" in text):
+        text = _CONTROL.sub("", html.unescape(_strip_tags(_strip_script_and_style(text))))
+    return " ".join(text.split())
+
+
 def _plain_text(value: Any) -> str:
     """Tags stripped, entities unescaped, whitespace collapsed.
 
@@ -395,46 +425,8 @@ def _html(value: Any, media_type: str) -> str:
 
 
 def _sanitize_html(fragment: str) -> str:
-    """Remove what feedparser's sanitizer lets through (javascript: in SVG xlink:href or
-    form actions, for instance). Returns the input untouched when nothing was found, so the
-    common case costs one lxml parse (~20 µs) and keeps feedparser's markup byte for byte."""
-    try:
-        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
-    except (etree.LxmlError, ValueError):
-        return html.escape(_plain_text(fragment), quote=False)
-    if not _scrub(root):
-        return fragment
-    head = html.escape(root.text, quote=False) if root.text else ""
-    return head + "".join(lxml.html.tostring(child, encoding="unicode") for child in root)
-
-
-def _scrub(root: lxml.html.HtmlElement) -> bool:
-    """Drop dangerous elements, comments, event handlers and script URLs; True if any."""
-    changed = False
-    for node in list(root.iter()):
-        if not isinstance(node, lxml.html.HtmlMixin):
-            continue
-        tag = node.tag
-        if not isinstance(tag, str) or tag.lower() in _DANGEROUS_ELEMENTS:
-            # Comments too: old IE ran <!--[if IE]><script> blocks.
-            node.drop_tree()
-            changed = True
-            continue
-        attrib = node.attrib
-        for name in [n for n in attrib if _is_dangerous_attribute(n, attrib[n])]:
-            del attrib[name]
-            changed = True
-    return changed
-
-
-def _is_dangerous_attribute(name: str, value: str) -> bool:
-    name = name.lower()
-    if name.startswith("on"):
-        return True
-    compact = _URL_NOISE.sub("", value).lower()
-    if compact.startswith(_BAD_URL_PREFIXES):
-        return True
-    return name == "style" and any(marker in compact for marker in _BAD_STYLE_MARKERS)
+    # feedparser's own sanitizer ran first for HTML types; the allowlist runs for every type.
+    return sanitize_html(fragment)
 
 
 # ---------------------------------------------------------------- errors and warnings

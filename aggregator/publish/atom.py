@@ -128,7 +128,8 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
     for element, entry in zip(elements, output.entries, strict=True):
         title = element.find(f"{_A}title")
         if title is not None:
-            title.text = clean_text(entry.title)
+            # A title-less item (RSS 1.0 with only rdf:about) is named by where it leads.
+            title.text = clean_text(entry.title) or clean_text(entry.link or "") or "Untitled"
             title.set("type", "text")
         # feedgen 1.0 drops the rel of entry links (it shadows its loop variable);
         # the only entry link written is the alternate one.
