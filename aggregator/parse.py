@@ -135,8 +135,8 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
     rdf = version in ("rss090", "rss10")
     atom = version.startswith("atom")
     candidates = [_entry(raw, base, atom=atom, about_is_link=rdf) for raw in raw_entries]
-    # Nothing to read and nowhere to go: publishing it would be a blank entry.
-    readable = [e for e in candidates if e.title or e.summary or e.content or e.link]
+    # Nothing to read (a bare rdf:about, an empty <item>): publishing it would be a blank entry.
+    readable = [e for e in candidates if e.title or e.summary or e.content]
     entries, shared = unique_ids(readable)
     warning = _warning(doc, content, charset, len(raw_entries))
     notes = [warning] if warning else []
@@ -144,7 +144,7 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
         notes.append(f"{shared} item(s) reuse another item's id; kept under derived ids")
     if len(readable) < len(candidates):
         skipped = len(candidates) - len(readable)
-        notes.append(f"{skipped} item(s) with no title, text or link skipped")
+        notes.append(f"{skipped} item(s) with no title or text skipped")
     warning = "; ".join(notes) or None
     return ParsedFeed(
         url=url,

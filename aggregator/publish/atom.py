@@ -7,6 +7,7 @@ Nothing in the output depends on the clock or the run: unchanged inputs give the
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from aggregator.publish.common import (
     utc,
 )
 from aggregator.publish.plan import OutputFeed
-from aggregator.urls import public_url
+from aggregator.urls import as_uri, public_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -129,8 +130,7 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
         title = element.find(f"{_A}title")
         if title is not None:
             # A title-less item (RSS 1.0 with only rdf:about) is named by where it leads.
-            title.text = clean_text(entry.title) or clean_text(entry.link or "") or "Untitled"
-            title.set("type", "text")
+            _set_title(title, clean_text(entry.title) or clean_text(entry.link or "") or "Untitled")
         # feedgen 1.0 drops the rel of entry links (it shadows its loop variable);
         # the only entry link written is the alternate one.
         for link in element.findall(f"{_A}link"):
@@ -138,9 +138,29 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
         _append_via(element, entry, output.also.get(entry.key, ()), sources)
         _append_related(element, output.related.get(entry.key, ()), sources)
         _append_source(element, entry, sources.get(entry.feed_url))
+    _as_uris(root)
     return etree.tostring(
         root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8"
     )
+
+
+def _set_title(element: etree._Element, text: str) -> None:
+    """A title is text. One holding "<" or "&" ("std::vector<int>", "1&1") goes out as
+    escaped HTML: readers show the same characters, and none mistakes them for markup."""
+    if "<" in text or "&" in text:
+        element.text = html.escape(text, quote=False)
+        element.set("type", "html")
+    else:
+        element.text = text
+        element.set("type", "text")
+
+
+def _as_uris(root: etree._Element) -> None:
+    """IRIs as URIs everywhere (ids, hrefs): same resource, and every client reads them."""
+    for link in root.iter(f"{_A}link"):
+        link.set("href", as_uri(link.get("href") or ""))
+    for identifier in root.iter(f"{_A}id"):
+        identifier.text = as_uri(identifier.text or "")
 
 
 def _append_via(

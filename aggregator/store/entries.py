@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, bindparam, delete, func, insert, select, tuple_, update
@@ -115,11 +115,15 @@ def plan_upsert(
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     unchanged = 0
-    for entry in parsed:
+    for position, entry in enumerate(parsed):
         digest = content_hash(entry)
         previous = stored.get(entry.entry_id)
         if previous is None:
-            row = _content_values(entry, digest, fallback_published=now, now=now)
+            # An undated item is dated when first seen, a second apart in feed order (newest
+            # first, as feeds list them), less a fraction of a second of its own: the order
+            # kept, and no two items, of one feed or of several, share a timestamp.
+            first_seen = now - timedelta(seconds=position, microseconds=_spread(entry.entry_id))
+            row = _content_values(entry, digest, fallback_published=first_seen, now=now)
             inserts.append(
                 {
                     "feed_url": feed_url,
@@ -136,6 +140,10 @@ def plan_upsert(
         else:
             unchanged += 1
     return UpsertPlan(tuple(inserts), tuple(updates), unchanged)
+
+
+def _spread(entry_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(entry_id.encode()).digest()[:4], "big") % 1_000_000
 
 
 def _content_values(
