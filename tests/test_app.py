@@ -161,6 +161,8 @@ def test_publish_writes_merged_and_topic_feeds(
     out = tmp_path / "output"
     assert sorted(p.relative_to(out).as_posix() for p in changed) == [
         "feed.atom",
+        "index.html",
+        "sources.opml",
         "status.html",
         "topics/tech.atom",
         "topics/ukraine-war.atom",

@@ -10,6 +10,8 @@ from aggregator.errors import RenderError
 from aggregator.files import write_atomic
 from aggregator.models import Feed
 from aggregator.publish.atom import render_atom
+from aggregator.publish.frontpage import INDEX_PATH, render_index
+from aggregator.publish.opml import OPML_PATH, render_opml
 from aggregator.publish.plan import OutputFeed
 
 
@@ -29,6 +31,10 @@ def write_outputs(
     for output in outputs:
         data = render_atom(output, site=site, sources=sources, topics=topics)
         changed += write_file(output_dir, output.path, data)
+    feeds = list(sources.values())
+    index = render_index(outputs, site=site, topics=topics, sources=feeds)
+    changed += write_file(output_dir, INDEX_PATH, index)
+    changed += write_file(output_dir, OPML_PATH, render_opml(feeds, site=site))
     return changed + _remove_stale_topic_feeds(output_dir, outputs)
 
 
