@@ -464,7 +464,7 @@ def _advertised_feed(content: bytes, base: str) -> str | None:
 
 def _not_a_feed_message(content: bytes, doc: Any) -> str:
     if _head(content).lstrip()[:1] in (b"{", b"["):
-        return "this is JSON, not an RSS or Atom feed (JSON Feed is not supported)"
+        return "this is JSON, not an RSS, Atom or JSON Feed"
     error = doc.get("bozo_exception")
     if isinstance(error, xml.sax.SAXParseException):
         return f"no RSS or Atom feed found (not well-formed XML: {_xml_error(error, content)})"

@@ -293,7 +293,7 @@ def test_not_modified_result_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b'{"version": "https://jsonfeed.org/version/1.1", "items": []}', "this is JSON"),
+        (b'[{"items": []}]', "this is JSON, not an RSS, Atom or JSON Feed"),
         (b"hello, world", "no RSS or Atom feed found"),
         (b"<?xml version='1.0'?><config><a>1</a></config>", "no RSS or Atom feed found"),
         (b"<?xml version='1.0'?>\n<page><a>1</b></page>", "(not well-formed XML: line 2, column"),
