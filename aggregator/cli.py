@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -54,7 +54,9 @@ def reports_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, not in click or at interpreter exit
+            return result
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
@@ -65,8 +67,10 @@ def reports_errors(command: F) -> F:
         except AggregatorError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_INTERNAL_ERROR)
-        except (BrokenPipeError, click.ClickException):
-            raise  # a closed pipe, or bad usage: main() handles both
+        except BrokenPipeError:
+            _quiet_exit_on_closed_pipe()
+        except click.ClickException:
+            raise  # bad usage: main() says so and exits 1
         except Exception:
             log.exception("internal error; please report it with the traceback above")
             sys.exit(EXIT_INTERNAL_ERROR)
@@ -387,8 +391,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo("Aborted!", err=True)
         sys.exit(EXIT_USER_ERROR)
     except BrokenPipeError:
-        # Python would complain again while flushing stdout at exit; point it at nothing.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        _quiet_exit_on_closed_pipe()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _quiet_exit_on_closed_pipe() -> NoReturn:
+    """The reader went away (`| head`): that is not an error. Python would complain again
+    while flushing stdout at exit, so stdout is pointed at nothing first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)

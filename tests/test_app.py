@@ -161,11 +161,14 @@ def test_publish_writes_merged_and_topic_feeds(
     out = tmp_path / "output"
     assert sorted(p.relative_to(out).as_posix() for p in changed) == [
         "feed.atom",
+        "feed.json",
         "index.html",
         "sources.opml",
         "status.html",
         "topics/tech.atom",
+        "topics/tech.json",
         "topics/ukraine-war.atom",
+        "topics/ukraine-war.json",
     ]
     assert unchanged == []  # the status page too: dated by the last poll, not by "now"
     merged = etree.parse(str(out / "feed.atom"))
@@ -190,7 +193,12 @@ def test_a_removed_topic_stops_being_published(
         app.reload_config()
         changed = app.publish()
     topics = tmp_path / "output" / "topics"
-    assert sorted(p.name for p in topics.iterdir()) == ["gadgets.atom", "ukraine-war.atom"]
+    assert sorted(p.name for p in topics.iterdir()) == [
+        "gadgets.atom",
+        "gadgets.json",
+        "ukraine-war.atom",
+        "ukraine-war.json",
+    ]
     assert topics / "tech.atom" in changed
     # stored entries were re-classified under the renamed topic
     assert TECH.title in (topics / "gadgets.atom").read_text()

@@ -385,7 +385,11 @@ def test_write_outputs_writes_then_leaves_unchanged_files_alone(
     out = tmp_path / "output"
     first = write_outputs(outputs, out, site=SITE, sources=SOURCES, topics=TOPICS)
     expected = [out / "feed.atom", out / "topics/ukraine-war.atom", out / "topics/tech.atom"]
-    assert first == [*expected, out / "index.html", out / "sources.opml"]
+    twins = [path.with_suffix(".json") for path in expected]
+    assert first == [p for pair in zip(expected, twins, strict=True) for p in pair] + [
+        out / "index.html",
+        out / "sources.opml",
+    ]
     for path, output in zip(expected, outputs, strict=True):
         assert path.read_bytes() == render(output)
 
@@ -404,7 +408,13 @@ def test_write_outputs_writes_then_leaves_unchanged_files_alone(
         sources=SOURCES,
         topics=TOPICS,
     )
-    assert third == [out / "feed.atom", out / "topics/tech.atom", out / "index.html"]
+    assert third == [
+        out / "feed.atom",
+        out / "feed.json",
+        out / "topics/tech.atom",
+        out / "topics/tech.json",
+        out / "index.html",
+    ]
     assert list(out.rglob("*.tmp")) == []
 
 

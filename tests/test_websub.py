@@ -43,7 +43,9 @@ def test_a_changed_publish_pings_the_hub_once_with_every_changed_feed(
     assert form["hub.mode"] == ["publish"]
     assert set(form["hub.url"]) == {
         "https://news.test/feed.atom",
+        "https://news.test/feed.json",
         "https://news.test/topics/war.atom",
+        "https://news.test/topics/war.json",
     }
     feed = (tmp_path / "output" / "feed.atom").read_text()
     assert f'href="{httpserver.url_for("/hub")}" rel="hub"' in feed

@@ -11,6 +11,7 @@ from aggregator.files import write_atomic
 from aggregator.models import Feed
 from aggregator.publish.atom import render_atom
 from aggregator.publish.frontpage import INDEX_PATH, render_index
+from aggregator.publish.jsonfeed import json_path, render_json_feed
 from aggregator.publish.opml import OPML_PATH, render_opml
 from aggregator.publish.plan import OutputFeed
 
@@ -31,6 +32,8 @@ def write_outputs(
     for output in outputs:
         data = render_atom(output, site=site, sources=sources, topics=topics)
         changed += write_file(output_dir, output.path, data)
+        twin = render_json_feed(output, site=site, sources=sources, topics=topics)
+        changed += write_file(output_dir, json_path(output.path), twin)
     feeds = list(sources.values())
     index = render_index(outputs, site=site, topics=topics, sources=feeds)
     changed += write_file(output_dir, INDEX_PATH, index)
@@ -49,8 +52,9 @@ def write_file(output_dir: Path, relative: str, data: bytes) -> list[Path]:
 
 def _remove_stale_topic_feeds(output_dir: Path, outputs: Sequence[OutputFeed]) -> list[Path]:
     # A topic removed from feeds.yaml must not go on being served, frozen, as if alive.
-    keep = {output_dir / output.path for output in outputs}
-    stale = sorted(p for p in (output_dir / "topics").glob("*.atom") if p not in keep)
+    keep = {output_dir / path for o in outputs for path in (o.path, json_path(o.path))}
+    folder = output_dir / "topics"
+    stale = sorted(p for p in (*folder.glob("*.atom"), *folder.glob("*.json")) if p not in keep)
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
