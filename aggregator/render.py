@@ -55,8 +55,9 @@ _FILE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # ---------------------------------------------------------------- environment
 
 
-BUILTIN_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-"""The templates shipped in the source tree (top-level ``templates/``)."""
+BUILTIN_TEMPLATES_DIR = Path(__file__).parent / "builtin_templates"
+"""The shipped templates: a link to the top-level ``templates/`` in the source tree, whose
+files the wheel carries as package data, so an installed copy renders without ``templates:``."""
 
 
 def make_environment(templates_dir: Path) -> jinja2.Environment:

@@ -825,3 +825,18 @@ def test_other_outlets_of_a_story_link_to_their_own_reports(env: jinja2.Environm
     assert "Beta &lt;News&gt;</a>" in html
     assert "Gamma Daily" in html  # same page as ours: named, not linked
     assert "javascript:" not in html
+
+
+def test_builtin_templates_ship_inside_the_package() -> None:
+    import tomllib
+
+    from aggregator.render import BUILTIN_TEMPLATES_DIR
+
+    package = Path(__file__).resolve().parents[1] / "aggregator"
+    assert BUILTIN_TEMPLATES_DIR.parent == package  # importlib finds it in a wheel install
+    assert {p.name for p in BUILTIN_TEMPLATES_DIR.glob("*.j2")} == {
+        "digest.mjml.j2",
+        "digest.txt.j2",
+    }
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    assert "builtin_templates/*.j2" in pyproject["tool"]["setuptools"]["package-data"]["aggregator"]
