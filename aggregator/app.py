@@ -32,6 +32,8 @@ from .publish import plan_outputs, render_atom, self_url, write_outputs
 from .publish.history import (
     ARCHIVE_DIR,
     complete_months,
+    is_sealed,
+    month_of,
     month_start,
     next_month,
     plan_archive,
@@ -223,26 +225,31 @@ class Aggregator:
             ping_hub(hub, [self_url(self._config.site, path) for path in live], sleep=self._sleep)
 
     def _write_archives(self, sources: Mapping[str, Feed]) -> tuple[list[str], list[Path]]:
-        """Write the archive of each month that is over and has none yet (RFC 5005; see
-        publish/history.py); returns every archived month and the files written."""
+        """Seal each month that is over (once: then it never changes) and refresh the
+        current month's page (RFC 5005; see publish/history.py). Returns the months that
+        have a page, oldest first, and the files written."""
         cfg = self._config
+        now = self._clock()
         folder = cfg.output_dir / ARCHIVE_DIR
         on_disk = sorted(p.stem for p in folder.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9].atom"))
-        archived = list(on_disk)
+        months = [*complete_months(self._store.oldest_first_seen(), now, on_disk), month_of(now)]
+        paged: list[str] = []
         written: list[Path] = []
-        for month in complete_months(self._store.oldest_first_seen(), self._clock(), on_disk):
-            if month in on_disk:
+        for month in months:
+            sealed = month != month_of(now)
+            if sealed and is_sealed(folder / f"{month}.atom"):
+                paged.append(month)
                 continue
-            start, end = month_start(month), month_start(next_month(month))
-            entries = self._store.entries_seen_between(start, end)
-            if not entries:
-                continue
-            earlier = [m for m in archived if m < month]
-            output = plan_archive(cfg.site, month, entries, earlier=earlier)
-            data = render_atom(output, site=cfg.site, sources=sources, topics=cfg.topics)
-            written += write_file(cfg.output_dir, output.path, data)
-            archived.append(month)
-        return sorted(archived), written
+            entries = self._store.entries_seen_between(
+                month_start(month), month_start(next_month(month))
+            )
+            if entries:
+                output = plan_archive(cfg.site, month, entries, earlier=paged, sealed=sealed)
+                data = render_atom(output, site=cfg.site, sources=sources, topics=cfg.topics)
+                written += write_file(cfg.output_dir, output.path, data)
+            if entries or month in on_disk:
+                paged.append(month)
+        return paged, written
 
     def write_status_page(self) -> list[Path]:
         """``output/status.html``, every source's health; returns it if it changed."""

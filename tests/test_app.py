@@ -160,6 +160,7 @@ def test_publish_writes_merged_and_topic_feeds(
         unchanged = app.publish()
     out = tmp_path / "output"
     assert sorted(p.relative_to(out).as_posix() for p in changed) == [
+        "archive/2026-11.atom",  # the current month's page
         "feed.atom",
         "feed.json",
         "index.html",

@@ -1,11 +1,13 @@
-"""RFC 5005 feed history: immutable monthly archives behind the merged feed (pure planning).
+"""RFC 5005 feed history: monthly pages behind the merged feed, sealed when the month ends.
 
 The subscription document (``feed.atom``) keeps the newest entries and links
-``prev-archive`` to the newest complete month; each ``archive/YYYY-MM.atom`` holds the
-articles first seen in that month, is marked ``fh:archive``, links ``current`` and its own
-``prev-archive``, and is written once, when its month is over: an archive never changes, so
-a reader that fetched it never needs it again. Months are by first sight, not by the date an
-item claims, so an item that arrives late never reopens a closed month.
+``prev-archive`` to the newest month's page; each ``archive/YYYY-MM.atom`` holds every
+article first seen in that month and links ``current`` and its own ``prev-archive``. The
+current month's page fills up as the month goes, so nothing that left the subscription
+document is out of reach; once the month is over its page is written one last time, marked
+``fh:archive``, and never changes again, so a reader that fetched it never needs it again.
+Months are by first sight, not by the date an item claims, so an item that arrives late
+never reopens a sealed month.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aggregator.config import SiteConfig
 from aggregator.models import Entry
@@ -24,6 +27,7 @@ __all__ = [
     "ARCHIVE_DIR",
     "archive_path",
     "complete_months",
+    "is_sealed",
     "month_of",
     "month_start",
     "next_month",
@@ -51,9 +55,15 @@ def archive_path(month: str) -> str:
 
 
 def plan_archive(
-    site: SiteConfig, month: str, entries: Sequence[Entry], earlier: Sequence[str]
+    site: SiteConfig,
+    month: str,
+    entries: Sequence[Entry],
+    earlier: Sequence[str],
+    *,
+    sealed: bool = True,
 ) -> OutputFeed:
-    """The archive of ``month``: one entry per article, linked to the newest ``earlier`` one."""
+    """The page of ``month``: one entry per article, linked to the newest ``earlier`` one;
+    ``sealed`` once the month is over (``fh:archive``: complete, never to change)."""
     articles, also = one_per_article(entries)
     history: list[tuple[str, str]] = [("current", MERGED_PATH)]
     if earlier:
@@ -65,8 +75,17 @@ def plan_archive(
         entries=tuple(sort_newest_first(articles)),
         also=also,
         history=tuple(history),
-        archive=True,
+        archive=sealed,
     )
+
+
+def is_sealed(path: Path) -> bool:
+    """Whether the page at ``path`` was written sealed (it carries ``fh:archive``)."""
+    try:
+        with path.open("rb") as page:
+            return b"<fh:archive" in page.read(4096)
+    except OSError:
+        return False
 
 
 def with_history(outputs: Sequence[OutputFeed], archived: Sequence[str]) -> list[OutputFeed]:
