@@ -31,6 +31,7 @@ from aggregator.parse import (
     _plain_text,
     _safe_link,
     _strip_bom,
+    language_tag,
 )
 
 __all__ = ["looks_like_json_feed", "parse_json_feed"]
@@ -94,6 +95,7 @@ def parse_json_feed(content: bytes, *, url: str, base: str) -> ParsedFeed:
         entries=tuple(entries),
         subtitle=_text(doc.get("description")),
         warning="; ".join(notes) or None,
+        language=language_tag(doc.get("language")),
     )
 
 

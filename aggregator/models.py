@@ -101,6 +101,8 @@ class ParsedFeed:
     warning: str | None = None
     categories: tuple[str, ...] = ()
     rhythm: SourceRhythm = SourceRhythm()
+    language: str | None = None  # a BCP 47 tag, when the feed declares a valid one
+    rights: str | None = None
 
 
 # ---------------------------------------------------------------- store
@@ -136,6 +138,8 @@ class Feed:
     fetch_url: str | None = None  # moved_to once adopted; requested instead of url
     content_hash: str | None = None
     rhythm: SourceRhythm = SourceRhythm()
+    language: str | None = None
+    rights: str | None = None
 
     @property
     def request_url(self) -> str:

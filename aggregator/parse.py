@@ -69,6 +69,7 @@ _SCRIPT_OR_STYLE_OPEN = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _SCRIPT_OR_STYLE_CLOSE = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
 }
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
 _BOMS = (
@@ -161,6 +162,8 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
         subtitle=_plain_text(_get(data, "subtitle")),
         warning=warning,
         categories=_categories(_get(data, "tags")),
+        language=language_tag(_get(data, "language")),
+        rights=_plain_text(_get(data, "rights")) or None,
         rhythm=source_rhythm(
             ttl=_text_or_none(_get(data, "ttl")),
             period=_text_or_none(_get(data, "sy_updateperiod")),
@@ -168,6 +171,12 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
             body=content,
         ),
     )
+
+
+def language_tag(value: Any) -> str | None:
+    """A feed's language as a BCP 47 tag ("en-us", "uk"), or None when it is not one."""
+    text = _clean(value).strip()
+    return text if _LANGUAGE_TAG.fullmatch(text) else None
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -697,3 +697,15 @@ def test_feed_metadata() -> None:
     assert feed.updated == datetime(2024, 3, 2, 10, tzinfo=UTC)
     assert feed.feed_id is None
     assert feed.warning is None
+
+
+def test_feed_language_and_rights_are_read_and_nonsense_language_dropped() -> None:
+    content = (
+        '<rss version="2.0"><channel><title>t</title><language>uk-UA</language>'
+        "<copyright>© DW</copyright><item><guid>1</guid><title>x</title></item>"
+        "</channel></rss>"
+    ).encode()
+    feed = parse_bytes(content, url=URL)
+    assert (feed.language, feed.rights) == ("uk-UA", "© DW")
+    odd = content.replace(b"uk-UA", b"Ukrainian, mostly")
+    assert parse_bytes(odd, url=URL).language is None

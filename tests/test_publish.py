@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 from datetime import UTC, datetime, timedelta
@@ -444,3 +445,15 @@ def test_feed_urls_with_credentials_are_never_published() -> None:
     assert "s3cret" not in data
     assert "K3Y" not in data
     assert "https://private.example/rss?apikey=***&amp;lang=en" in data
+
+
+def test_source_language_and_rights_travel_with_its_entries() -> None:
+    feed = dataclasses.replace(SOURCES[FEED_A], language="uk", rights="© Alpha News")
+    entry = make_entry("1")
+    output = OutputFeed(path=MERGED_PATH, title="t", subtitle="", entries=(entry,))
+
+    root = parse(render_atom(output, site=SITE, sources={FEED_A: feed}, topics=TOPICS))
+
+    [element] = root.findall(f"{ATOM}entry")
+    assert element.get("{http://www.w3.org/XML/1998/namespace}lang") == "uk"
+    assert element.findtext(f"{ATOM}source/{ATOM}rights") == "© Alpha News"

@@ -34,6 +34,7 @@ from aggregator.urls import as_uri, public_url
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 _A = f"{{{ATOM_NS}}}"
 
@@ -137,7 +138,10 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
             link.set("rel", "alternate")
         _append_via(element, entry, output.also.get(entry.key, ()), sources)
         _append_related(element, output.related.get(entry.key, ()), sources)
-        _append_source(element, entry, sources.get(entry.feed_url))
+        feed = sources.get(entry.feed_url)
+        if feed is not None and feed.language:
+            element.set(XML_LANG, feed.language)  # the entry's own language, where known
+        _append_source(element, entry, feed)
     _as_uris(root)
     return etree.tostring(
         root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8"
@@ -208,5 +212,8 @@ def _append_source(element: etree._Element, entry: Entry, feed: Feed | None) -> 
     if feed is not None and feed.link:
         etree.SubElement(source, f"{_A}link", rel="alternate", href=clean_text(feed.link))
     etree.SubElement(source, f"{_A}link", rel="self", href=clean_text(public_url(entry.feed_url)))
+    if feed is not None and feed.rights:
+        # The publisher's terms travel with its words (RFC 4287 section 4.2.10).
+        etree.SubElement(source, f"{_A}rights").text = clean_text(feed.rights)
     updated = utc(feed.updated) if feed is not None and feed.updated else entry_updated(entry)
     etree.SubElement(source, f"{_A}updated").text = updated.isoformat()

@@ -122,6 +122,8 @@ def feed_from_row(row: Row[Any]) -> Feed:
         fetch_url=row.fetch_url,
         content_hash=row.content_hash,
         rhythm=rhythm_from_json(row.rhythm),
+        language=row.language,
+        rights=row.rights,
     )
 
 

@@ -94,6 +94,8 @@ feeds = Table(
     Column("fetch_url", Text),  # the adopted moved_to: requested instead of url
     Column("content_hash", Text),  # of the last body parsed, for servers without validators
     Column("rhythm", Text),  # the feed's own ttl/sy:/skipHours/skipDays, as JSON
+    Column("language", Text),  # the feed's declared language (BCP 47), migration 0005
+    Column("rights", Text),  # its rights statement, republished with its entries
     PrimaryKeyConstraint("url"),
     Index(None, "next_due_at"),
 )

@@ -190,6 +190,8 @@ class Store:
                 "updated": parsed.updated,
                 "last_warning": parsed.warning,
                 "rhythm": rhythm_json(parsed.rhythm),
+                "language": parsed.language,
+                "rights": parsed.rights,
             }
         with write_transaction(self._engine) as conn:
             previous_success = conn.execute(
