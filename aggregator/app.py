@@ -86,7 +86,8 @@ class Aggregator:
         self._topics = compile_topics(config.topics)
         self._templates: jinja2.Environment | None = None
         self._stories = StoryBook()
-        self._parse_pool = ParsePool(workers=1)  # starts its worker at the first parse
+        # One parse worker per core, started at the first parse (a worker costs ~30 MB).
+        self._parse_pool = ParsePool(workers=min(2, os.cpu_count() or 1))
         store.sync_feeds(config.feeds, clock())
 
     @property
@@ -183,6 +184,7 @@ class Aggregator:
             now=self._clock(),
             min_interval=self._config.fetch.min_interval,
             parse=self._parser(),
+            parse_workers=self._parse_pool.workers,
         )
         if report.new_entries:
             self._stories.assign(self._store)
