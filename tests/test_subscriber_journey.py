@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,7 @@ from aggregator.web.server import make_server
 
 from .conftest import FakeClock
 from .feeds import Item, rss
+from .test_digest_look import chromium_command, find_chromium
 
 START = datetime(2026, 1, 25, 8, 0, tzinfo=UTC)  # ten daily cycles cross into February
 CYCLES = 10
@@ -154,3 +157,35 @@ def test_a_subscriber_never_sees_duplicates_or_flapping_and_can_backfill(
         # An entry changes only when its text does: at most once here (the edit), never back.
         changes = [b for a, b in itertools.pairwise(views) if a != b]
         assert len(changes) <= 1, (entry_id, views)
+
+
+@pytest.mark.slow
+def test_in_a_browser_every_link_on_the_front_page_resolves_through_the_server(
+    tmp_path: Path, httpserver: HTTPServer, site_server: str
+) -> None:
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found; .ci/run installs it, so CI must have it")
+        pytest.skip("no Chromium found; CI installs it")
+    sources = ChangingSources()
+    sources.cycle = 2
+    httpserver.expect_request("/alpha.xml").respond_with_handler(sources)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        f"site:\n  title: Desk\n  url: {site_server}\ndatabase: sqlite:///state/b.db\n"
+        f"topics:\n  war:\n    keywords: [Kyiv]\nfeeds:\n  - {httpserver.url_for('/alpha.xml')}\n"
+    )
+    with make_aggregator(config, clock=FakeClock(START)) as app:
+        app.fetch(all_feeds=True)
+        app.publish()
+
+    command = chromium_command(binary, tmp_path / "profile", "--dump-dom", site_server)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    dom = lxml.html.fromstring(done.stdout)
+    hrefs = set(dom.xpath("//head/link/@href")) | set(dom.xpath("//a/@href"))
+    own = {urljoin(site_server, h) for h in hrefs if not h.startswith(("http", "mailto", "#"))}
+    assert {urljoin(site_server, p) for p in ("feed.atom", "feed.json", "sources.opml")} <= own
+    with httpx.Client(timeout=5) as client:
+        for link in sorted(own):
+            assert client.get(link).status_code == 200, link
