@@ -19,15 +19,15 @@ import httpx
 import jinja2
 
 from .config import Config, DigestConfig, load_config, require_digest
-from .errors import AggregatorError, RenderError, UnknownIdError
+from .errors import AggregatorError, FetchError, RenderError, UnknownIdError
 from .explain import Explanation, explain
-from .fetch import fetch_all as fetch_requests
 from .files import write_atomic
 from .health import FeedHealth, assess, plan_round
-from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_all
+from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_result
 from .models import Clock, Feed, FetchRequest, FetchResult, ParsedFeed, utc_now
 from .newsletter import DigestReport, DigestStatus, Newsletter
 from .parse_pool import ParsePool
+from .pipeline import stream_round
 from .publish import plan_outputs, render_atom, self_url, write_outputs
 from .publish.history import (
     ARCHIVE_DIR,
@@ -168,24 +168,33 @@ class Aggregator:
             stored, now, everything=all_feeds or bool(only), forced=only if force else ()
         )
         requests = [FetchRequest(f.request_url, f.etag, f.last_modified) for f in plan.poll]
-        results = fetch_requests(
+        parse = self._parser()
+
+        def handle(index: int, outcome: FetchResult | FetchError) -> FeedOutcome:
+            stored = plan.poll[index]
+            result = ingest_result(
+                self._store,
+                by_url[stored.url],
+                outcome,
+                topics=self._topics,
+                stored=stored,
+                now=self._clock(),
+                min_interval=self._config.fetch.min_interval,
+                parse=parse,
+            )
+            if on_fetched is not None:
+                on_fetched(stored.url)
+            return result
+
+        outcomes = stream_round(
             requests,
             self._config.fetch,
+            handle,
+            workers=self._parse_pool.workers,
             clock=self._clock,
             transport=self._transport,
-            on_done=(lambda request, _result: on_fetched(request.url)) if on_fetched else None,
         )
-        report = ingest_all(
-            self._store,
-            [by_url[f.url] for f in plan.poll],
-            results,
-            topics=self._topics,
-            stored={f.url: f for f in plan.poll},
-            now=self._clock(),
-            min_interval=self._config.fetch.min_interval,
-            parse=self._parser(),
-            parse_workers=self._parse_pool.workers,
-        )
+        report = FetchReport(tuple(outcomes))
         if report.new_entries:
             self._stories.assign(self._store)
         return replace(report, held=plan.held)

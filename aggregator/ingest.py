@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -156,7 +155,8 @@ def _store_fetched(
     parse: Parser = parse_feed,
 ) -> FeedOutcome:
     body_hash = _body_hash(result)
-    unchanged = not _needs_parsing(result, stored)
+    # A server that ignores conditional requests but sends the same bytes changed nothing.
+    unchanged = result.not_modified or body_hash == stored.content_hash
     parsed = None if unchanged else parse(result)
     assignments = classify_entries(parsed, topics, feed.topics) if parsed else {}
     interval = feed.interval
@@ -230,74 +230,5 @@ def _record_failure(
     return FeedOutcome(feed.url, title, "failed", status=result.status, error=message)
 
 
-def ingest_all(
-    store: Store,
-    feeds: Sequence[FeedConfig],
-    results: Sequence[FetchResult | FetchError],
-    *,
-    topics: CompiledTopics,
-    stored: Mapping[str, Feed],
-    now: datetime,
-    min_interval: timedelta = MIN_INTERVAL,
-    parse: Parser = parse_feed,
-    parse_workers: int = 1,
-) -> FetchReport:
-    """Store a round's fetch outcomes; the bodies that need parsing are parsed first, up to
-    ``parse_workers`` at a time, so one slow parse holds up only itself."""
-    pending = [
-        r
-        for feed, r in zip(feeds, results, strict=True)
-        if isinstance(r, FetchResult) and _needs_parsing(r, stored[feed.url])
-    ]
-    parse = parse_ahead(parse, pending, parse_workers)
-    outcomes = tuple(
-        ingest_result(
-            store,
-            feed,
-            result,
-            topics=topics,
-            stored=stored[feed.url],
-            now=now,
-            min_interval=min_interval,
-            parse=parse,
-        )
-        for feed, result in zip(feeds, results, strict=True)
-    )
-    return FetchReport(outcomes)
-
-
 def _body_hash(result: FetchResult) -> str | None:
     return None if result.content is None else hashlib.sha256(result.content).hexdigest()
-
-
-def _needs_parsing(result: FetchResult, stored: Feed) -> bool:
-    # A server that ignores conditional requests but sends the same bytes changed nothing.
-    return not result.not_modified and _body_hash(result) != stored.content_hash
-
-
-def parse_ahead(parse: Parser, results: Sequence[FetchResult], workers: int) -> Parser:
-    """Parse ``results`` now, ``workers`` at a time, and return a parser that hands each
-    one's outcome out (its ParsedFeed, or its ParseError raised again); other results are
-    parsed when asked, as before."""
-    if workers <= 1 or len(results) <= 1:
-        return parse
-    done: dict[int, ParsedFeed | ParseError] = {}
-
-    def attempt(result: FetchResult) -> None:
-        try:
-            done[id(result)] = parse(result)
-        except ParseError as error:
-            done[id(result)] = error
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(attempt, results))
-
-    def handed_out(result: FetchResult) -> ParsedFeed:
-        outcome = done.pop(id(result), None)
-        if outcome is None:
-            return parse(result)
-        if isinstance(outcome, ParseError):
-            raise outcome
-        return outcome
-
-    return handed_out
