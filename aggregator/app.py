@@ -377,7 +377,7 @@ class Aggregator:
             known = ", ".join(t.id for t in self._config.topics) or "none"
             raise UnknownIdError(f"no topic {topic!r} in {self._config.path} (known: {known})")
         shared = self._store.article_sources()
-        for entry in self._store.entries(topic=topic):
+        for entry in self._store.iter_entries(topic=topic):
             yield {
                 "feed": entry.feed_url,
                 "id": entry.entry_id,

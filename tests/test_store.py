@@ -969,3 +969,24 @@ def test_future_dates_are_clamped_to_first_seen() -> None:
     published = {row["entry_id"]: row["published"] for row in plan.inserts}
     assert published["future"] == at(5)
     assert published["past"] < at(5)
+
+
+def test_iter_entries_pages_through_everything_in_the_same_order(store: Store) -> None:
+    store.sync_feeds([FeedConfig(FEED_A), FeedConfig(FEED_B)], T0)
+    same_time = T0 - timedelta(hours=1)  # ties on published: the keyset must break them
+    for url in (FEED_A, FEED_B):
+        store_feed(
+            store,
+            url,
+            *(
+                parsed_entry(f"{n}", published=same_time if n % 2 else T0 - timedelta(hours=n))
+                for n in range(7)
+            ),
+            topics={"3": (match("war"),), "4": (match("war"),)},
+        )
+    everything = [e.key for e in store.entries()]
+
+    assert [e.key for e in store.iter_entries(page=3)] == everything
+    assert len(everything) == 14
+    war = [e.key for e in store.entries(topic="war")]
+    assert [e.key for e in store.iter_entries(topic="war", page=1)] == war

@@ -6,13 +6,13 @@ database failure leaves as ``StorageError`` with the SQLAlchemy error as its cau
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import alembic.util
-from sqlalchemy import Engine, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -268,24 +268,27 @@ class Store:
         active_feeds_only: bool = False,
     ) -> list[Entry]:
         """Stored entries, newest first, in a fully deterministic order."""
-        conditions: list[ColumnElement[bool]] = []
-        if topic is not None:
-            conditions.append(
-                select(entry_topics.c.topic_id)
-                .where(
-                    entry_topics.c.feed_url == entries.c.feed_url,
-                    entry_topics.c.entry_id == entries.c.entry_id,
-                    entry_topics.c.topic_id == topic,
-                )
-                .exists()
-            )
-        if feed_url is not None:
-            conditions.append(entries.c.feed_url == feed_url)
-        if active_feeds_only:
-            conditions.append(feeds.c.active.is_(True))
+        conditions = _entry_conditions(topic, feed_url, active_feeds_only)
         query = entry_ops.entry_select(*conditions).order_by(*entry_ops.NEWEST_FIRST)
         if limit is not None:
             query = query.limit(limit)
+        with self._engine.connect() as conn:
+            return entry_ops.load_entries(conn, query)
+
+    def iter_entries(self, *, topic: str | None = None, page: int = 500) -> Iterator[Entry]:
+        """Every stored entry, newest first, read ``page`` at a time: memory stays flat
+        however many there are (``export``)."""
+        after: Entry | None = None
+        while batch := self._entries_after(after, topic, page):
+            yield from batch
+            after = batch[-1]
+
+    @storage_errors
+    def _entries_after(self, after: Entry | None, topic: str | None, page: int) -> list[Entry]:
+        conditions = _entry_conditions(topic, None, False)
+        if after is not None:
+            conditions.append(_after_in_newest_first(after))
+        query = entry_ops.entry_select(*conditions).order_by(*entry_ops.NEWEST_FIRST).limit(page)
         with self._engine.connect() as conn:
             return entry_ops.load_entries(conn, query)
 
@@ -401,6 +404,49 @@ class Store:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _entry_conditions(
+    topic: str | None, feed_url: str | None, active_feeds_only: bool
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if topic is not None:
+        conditions.append(
+            select(entry_topics.c.topic_id)
+            .where(
+                entry_topics.c.feed_url == entries.c.feed_url,
+                entry_topics.c.entry_id == entries.c.entry_id,
+                entry_topics.c.topic_id == topic,
+            )
+            .exists()
+        )
+    if feed_url is not None:
+        conditions.append(entries.c.feed_url == feed_url)
+    if active_feeds_only:
+        conditions.append(feeds.c.active.is_(True))
+    return conditions
+
+
+def _after_in_newest_first(last: Entry) -> ColumnElement[bool]:
+    """Rows after ``last`` in NEWEST_FIRST order (published and first seen descending, then
+    feed and id ascending): a keyset, so each page costs the same however deep it is."""
+    c = entries.c
+    return or_(
+        c.published < last.published,
+        and_(
+            c.published == last.published,
+            or_(
+                c.first_seen_at < last.first_seen_at,
+                and_(
+                    c.first_seen_at == last.first_seen_at,
+                    or_(
+                        c.feed_url > last.feed_url,
+                        and_(c.feed_url == last.feed_url, c.entry_id > last.entry_id),
+                    ),
+                ),
+            ),
+        ),
+    )
 
 
 def _reclassify_page(after: tuple[str, str] | None) -> Select[Any]:
