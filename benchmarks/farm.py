@@ -33,7 +33,9 @@ Standard library only, so the benchmark can import it from another virtualenv to
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import itertools
 import random
 import threading
 import time
@@ -76,17 +78,67 @@ _CLAUSES = (
     "ahead of elections", "in a surprise move", "under pressure from allies",
     "as markets slide", "after a court ruling", "to curb inflation", "following storms",
 )  # fmt: skip
-_WORDS = (
+_FUNCTION_WORDS = (
+    "the", "a", "of", "to", "and", "in", "on", "for", "with", "that", "was", "is", "by",
+    "at", "from", "as", "it", "its", "their", "this", "after", "while", "about", "more",
+    "would", "could", "said", "has", "have", "been", "were", "will", "not", "but", "which",
+)  # fmt: skip
+# The most frequent content words; a long tail of made-up words follows them (_lexicon).
+_COMMON_WORDS = (
     "government", "report", "analysts", "week", "people", "plan", "country", "market",
     "growth", "security", "spokesperson", "agreement", "measure", "year", "region",
     "meeting", "decision", "statement", "minister", "companies", "prices", "capacity",
     "infrastructure", "negotiations", "support", "pressure", "evidence", "proposal",
-    "would", "could", "said", "told", "expected", "according", "previous", "further",
-    "significant", "several", "recent", "economic", "political", "international",
-    "officials", "residents", "budget", "percent", "million", "billion", "the", "a",
-    "of", "to", "and", "in", "on", "for", "with", "that", "was", "is", "by", "at",
-    "from", "as", "it", "its", "their", "this", "after", "while", "about", "more",
+    "told", "expected", "according", "previous", "further", "significant", "several",
+    "recent", "economic", "political", "international", "officials", "residents",
+    "budget", "percent", "million", "billion", "president", "city", "court", "police",
 )  # fmt: skip
+_SYLLABLES = (
+    "ka", "lo", "mer", "tan", "vi", "sor", "del", "ra", "nu", "bel", "cor", "fen", "gal",
+    "is", "jor", "lin", "mas", "ned", "or", "pol", "qui", "ros", "sta", "tur", "ul", "ver",
+    "wen", "yor", "zan", "an", "ber", "chi", "dor", "el", "fra", "gur", "hol", "kin", "lu",
+    "mon", "pe", "ri", "sen", "to", "va", "dra", "min", "est", "ian", "ov",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    """Words with the statistics of news text: a few frequent words, a long Zipf tail of
+    rarer ones and many names, so that two unrelated articles share few rare words (a
+    small vocabulary would make every article look like every other to a clusterer)."""
+
+    words: tuple[str, ...]
+    cumulative: tuple[float, ...]  # Zipf weights 1/rank, summed
+    names: tuple[str, ...]
+
+
+@functools.cache
+def _lexicon(size: int = 8000, names: int = 2000) -> _Lexicon:
+    rng = random.Random("lexicon")
+
+    def made_up(count: int, low: int, high: int, taken: set[str]) -> list[str]:
+        out: list[str] = []
+        while len(out) < count:
+            word = "".join(rng.choices(_SYLLABLES, k=rng.randint(low, high)))
+            if word not in taken:
+                taken.add(word)
+                out.append(word)
+        return out
+
+    taken = set(_FUNCTION_WORDS) | set(_COMMON_WORDS)
+    words = (*_COMMON_WORDS, *made_up(size - len(_COMMON_WORDS), 2, 4, taken))
+    cumulative = tuple(itertools.accumulate(1 / rank for rank in range(1, len(words) + 1)))
+    proper = tuple(w.capitalize() for w in made_up(names, 2, 3, taken))
+    return _Lexicon(words, cumulative, proper)
+
+
+def _words(rng: random.Random, count: int) -> list[str]:
+    """Running text: about 45% function words, the rest from the Zipf vocabulary."""
+    lexicon = _lexicon()
+    content = rng.choices(lexicon.words, cum_weights=lexicon.cumulative, k=count)
+    return [rng.choice(_FUNCTION_WORDS) if rng.random() < 0.45 else w for w in content]
+
+
 _AUTHORS = (
     "Olena Kovalenko", "James Whitfield", "Amara Okafor", "Lukas Becker", "Sofia Rossi",
     "Hiro Tanaka", "Priya Raman", "Marta Nowak", "Daniel Ortega", "Claire Dubois",
@@ -113,9 +165,11 @@ class Item:
 
 
 def _sentence(rng: random.Random, low: int = 8, high: int = 24) -> str:
-    words = [rng.choice(_WORDS) for _ in range(rng.randint(low, high))]
+    words = _words(rng, rng.randint(low, high))
     if rng.random() < 0.3:
         words.insert(rng.randrange(len(words)), rng.choice(_PLACES))
+    if rng.random() < 0.4:
+        words.insert(rng.randrange(len(words)), rng.choice(_lexicon().names))
     text = " ".join(words)
     return text[0].upper() + text[1:] + rng.choice((".", ".", ".", "?", "!"))
 
@@ -127,7 +181,7 @@ def _paragraph(rng: random.Random, site: str) -> str:
     sentences[i] = f"<strong>{sentences[i]}</strong>"
     if rng.random() < 0.6:
         j = rng.randrange(len(sentences))
-        slug = "-".join(rng.choice(_WORDS) for _ in range(4))
+        slug = "-".join(_words(rng, 4))
         sentences[j] = f'<a href="https://{site}/{slug}">{sentences[j]}</a>'
     if rng.random() < 0.3:
         k = rng.randrange(len(sentences))
@@ -161,11 +215,17 @@ def _body(rng: random.Random, site: str, target: int) -> str:
 
 
 def _title(rng: random.Random) -> str:
+    """A headline: a stock phrase made particular by a name and a rarer word or two."""
+    name = rng.choice(_lexicon().names)
+    detail = " ".join(rng.choices(_lexicon().words[200:], k=rng.randint(1, 2)))
     title = f"{rng.choice(_ACTORS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
-    if rng.random() < 0.6:
-        title += f" {rng.choice(_CLAUSES)}"
-    if rng.random() < 0.25:
-        title = f"{rng.choice(_PLACES)}: {title}"
+    roll = rng.random()
+    if roll < 0.35:
+        title = f"{name}: {title} over {detail}"
+    elif roll < 0.7:
+        title = f"{title} in {name} {rng.choice(_CLAUSES)}"
+    else:
+        title = f"{name} {detail}: {title} {rng.choice(_CLAUSES)}"
     return title
 
 

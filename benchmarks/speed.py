@@ -304,6 +304,27 @@ def _reader_version(python: Path) -> str:
     return done.stdout.strip()
 
 
+def _revision() -> str:
+    """The commit measured, and whether aggregator/ had uncommitted changes."""
+    root = HERE.parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "aggregator"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return head + (" + uncommitted changes in aggregator/" if dirty else "")
+
+
 def _median(results: list[RoundResult], pick: Callable[[RoundResult], float]) -> float:
     return statistics.median(pick(r) for r in results) if results else float("nan")
 
@@ -385,6 +406,7 @@ def main() -> None:
         f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}, Python {platform.python_version()}"
         + (f", reader {_reader_version(reader_python)}" if reader_python else "")
     )
+    print(f"aggregator: {_revision()}")
     with (
         Farm(args.feeds, args.hosts, latency_ms=args.latency_ms, seed=args.seed) as farm,
         tempfile.TemporaryDirectory(prefix="aggregator-speed-") as tmp_name,
