@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,10 @@ from .models import Clock, Feed, FetchRequest, FetchResult, ParsedFeed, utc_now
 from .newsletter import DigestReport, DigestStatus, Newsletter
 from .parse_pool import ParsePool
 from .pipeline import stream_round
-from .publish import plan_outputs, render_atom, self_url, write_outputs
-from .publish.history import (
-    ARCHIVE_DIR,
-    complete_months,
-    is_sealed,
-    month_of,
-    month_start,
-    next_month,
-    plan_archive,
-    with_history,
-)
+from .publish import plan_outputs, self_url, write_outputs
+from .publish.archives import write_archives
+from .publish.history import ARCHIVE_DIR, with_history
 from .publish.websub import ping_hub
-from .publish.writer import write_file
 from .render import make_environment
 from .status_page import render_status_page
 from .store import Store, open_store
@@ -216,7 +207,14 @@ class Aggregator:
             candidates.update((e.key, e) for e in self._store.entries(topic=topic.id, limit=limit))
         outputs = plan_outputs(cfg.site, cfg.topics, list(candidates.values()), limit)
         sources = {f.url: f for f in self._store.feeds(active_only=False)}
-        archived, changed = self._write_archives(sources)
+        archived, changed = write_archives(
+            self._store,
+            cfg.output_dir,
+            self._clock(),
+            site=cfg.site,
+            sources=sources,
+            topics=cfg.topics,
+        )
         changed += write_outputs(
             with_history(outputs, archived),
             cfg.output_dir,
@@ -234,33 +232,6 @@ class Aggregator:
         live = [p.relative_to(out).as_posix() for p in feeds if p.parent.name != ARCHIVE_DIR]
         if hub and live:
             ping_hub(hub, [self_url(self._config.site, path) for path in live], sleep=self._sleep)
-
-    def _write_archives(self, sources: Mapping[str, Feed]) -> tuple[list[str], list[Path]]:
-        """Seal each month that is over (once: then it never changes) and refresh the
-        current month's page (RFC 5005; see publish/history.py). Returns the months that
-        have a page, oldest first, and the files written."""
-        cfg = self._config
-        now = self._clock()
-        folder = cfg.output_dir / ARCHIVE_DIR
-        on_disk = sorted(p.stem for p in folder.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9].atom"))
-        months = [*complete_months(self._store.oldest_first_seen(), now, on_disk), month_of(now)]
-        paged: list[str] = []
-        written: list[Path] = []
-        for month in months:
-            sealed = month != month_of(now)
-            if sealed and is_sealed(folder / f"{month}.atom"):
-                paged.append(month)
-                continue
-            entries = self._store.entries_seen_between(
-                month_start(month), month_start(next_month(month))
-            )
-            if entries:
-                output = plan_archive(cfg.site, month, entries, earlier=paged, sealed=sealed)
-                data = render_atom(output, site=cfg.site, sources=sources, topics=cfg.topics)
-                written += write_file(cfg.output_dir, output.path, data)
-            if entries or month in on_disk:
-                paged.append(month)
-        return paged, written
 
     def write_status_page(self) -> list[Path]:
         """``output/status.html``, every source's health; returns it if it changed."""

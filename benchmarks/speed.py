@@ -14,9 +14,12 @@ rounds, ``--repeat`` times each, printing medians:
 
 For aggregator a round is ``fetch(all_feeds=True)`` then ``publish()`` through the façade
 (``fetch.concurrency``/``per_host`` from the options; ``min_interval`` does not matter with
-``all_feeds``), and we split it into stages by wrapping three functions in the measuring
-process: network (``fetch.fetch_all``), parse (``ingest.parse_ahead``, the worker processes),
-store (the rest of ``ingest.ingest_all``), other (planning, story assignment) and publish.
+``all_feeds``). Its stages are the summed time spent in a few stable entry points, wrapped
+in the round's process only: parse (``ParsePool.parse``, waiting on the worker processes),
+classify (``ingest.classify_entries``), store (``Store.record_success``/``record_failure``),
+stories (``StoryBook.assign``, after the fetches) and publish; parse, classify and store run
+on the round's handler threads while fetches go on, so they may add up to more than the
+"fetch wall". CPU seconds are given for the main process and for the parse workers.
 
 For reader (lemon24/reader) a round is ``update_feeds(scheduled=False, workers=N)``; reader
 has no publish step, so compare its time with our fetch column too. It runs in its own

@@ -98,3 +98,30 @@ def test_months_are_archived_once_and_chained(tmp_path: Path, httpserver: HTTPSe
     # Nothing new in March (only January's edit): no page for it; the chain starts at February.
     assert not (out / "archive" / "2026-03.atom").exists()
     assert links(out / "feed.atom")["prev-archive"] == february_page
+
+
+def test_the_current_months_page_is_refreshed_at_most_hourly(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    feed = GrowingFeed()
+    httpserver.expect_request("/f.xml").respond_with_handler(feed)
+    config = write_config(
+        tmp_path, f"database: sqlite:///state/h.db\nfeeds:\n  - {httpserver.url_for('/f.xml')}\n"
+    )
+    clock = FakeClock(JAN)
+    page = tmp_path / "output" / "archive" / "2026-01.atom"
+    with make_aggregator(config, clock=clock) as app:
+        feed.add(0, clock.now)
+        app.fetch(all_feeds=True)
+        app.publish()
+        assert titles(page) == ["Kyiv item 0"]  # a new page is written at once
+
+        clock.advance(timedelta(minutes=20))
+        feed.add(1, clock.now)
+        app.fetch(all_feeds=True)
+        app.publish()
+        assert titles(page) == ["Kyiv item 0"]  # the live feed has item 1; the page waits
+
+        clock.advance(timedelta(hours=1))
+        app.publish()
+        assert sorted(titles(page)) == ["Kyiv item 0", "Kyiv item 1"]
