@@ -19,9 +19,8 @@ import httpx
 import jinja2
 
 from .config import Config, DigestConfig, load_config, require_digest
-from .errors import AggregatorError, FetchError, RenderError, UnknownIdError
+from .errors import AggregatorError, FetchError, UnknownIdError
 from .explain import Explanation, explain
-from .files import write_atomic
 from .health import FeedHealth, assess, plan_round
 from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_result
 from .models import Clock, Feed, FetchRequest, FetchResult, ParsedFeed, utc_now
@@ -32,6 +31,7 @@ from .publish import plan_outputs, self_url, write_outputs
 from .publish.archives import write_archives
 from .publish.history import ARCHIVE_DIR, with_history
 from .publish.websub import ping_hub
+from .publish.writer import write_file
 from .render import make_environment
 from .status_page import render_status_page
 from .store import Store, open_store
@@ -162,19 +162,19 @@ class Aggregator:
         parse = self._parser()
 
         def handle(index: int, outcome: FetchResult | FetchError) -> FeedOutcome:
-            stored = plan.poll[index]
+            feed = plan.poll[index]
             result = ingest_result(
                 self._store,
-                by_url[stored.url],
+                by_url[feed.url],
                 outcome,
                 topics=self._topics,
-                stored=stored,
+                stored=feed,
                 now=self._clock(),
                 min_interval=self._config.fetch.min_interval,
                 parse=parse,
             )
             if on_fetched is not None:
-                on_fetched(stored.url)
+                on_fetched(feed.url)
             return result
 
         outcomes = stream_round(
@@ -197,7 +197,8 @@ class Aggregator:
     # ------------------------------------------------------------ publish
 
     def publish(self) -> list[Path]:
-        """Write the merged feed and one feed per topic; returns the files that changed."""
+        """Write every output (merged and topic feeds in Atom and JSON, archive pages, front
+        page, OPML, status page), ping the hub; returns the files that changed."""
         cfg = self._config
         limit = cfg.defaults.feed_items
         # The newest `limit` overall plus the newest `limit` of each topic is every entry
@@ -236,11 +237,7 @@ class Aggregator:
     def write_status_page(self) -> list[Path]:
         """``output/status.html``, every source's health; returns it if it changed."""
         page = render_status_page(self.feed_health(), title=self._config.site.title)
-        path = self._config.output_dir / "status.html"
-        try:
-            return [path] if write_atomic(path, page) else []
-        except OSError as exc:
-            raise RenderError(f"cannot write {path}: {exc}") from exc
+        return write_file(self._config.output_dir, "status.html", page)
 
     # ------------------------------------------------------------ digests
 
