@@ -152,7 +152,8 @@ class Aggregator:
         unknown = sorted(set(only) - by_url.keys())
         if unknown:
             raise UnknownIdError(f"no feed with url {unknown[0]} in feeds.yaml")
-        stored = [f for f in self._store.feeds() if f.url in by_url]
+        # Every feed, not only the due ones: a host's Retry-After on one holds back the rest.
+        stored = [f for f in self._store.feeds(counted=False) if f.url in by_url]
         if only:
             stored = [f for f in stored if f.url in only]
         plan = plan_round(

@@ -403,6 +403,8 @@ def test_sync_adds_deactivates_and_reactivates_feeds(store: Store) -> None:
     assert retired.entry_count == 1  # entries stay until retention
     assert [e.entry_id for e in store.entries(feed_url=FEED_B)] == ["b1"]
     assert [f.url for f in store.feeds(active_only=False)] == [FEED_A, FEED_B]
+    uncounted = store.feeds(active_only=False, counted=False)
+    assert [(f.url, f.entry_count) for f in uncounted] == [(FEED_A, 0), (FEED_B, 0)]
     assert [f.url for f in store.due_feeds(at(100))] == [FEED_A]
 
     store.sync_feeds([FeedConfig(FEED_A), FeedConfig(FEED_B)], at(3))

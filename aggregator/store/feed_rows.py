@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, literal, select, update
 from sqlalchemy.engine import Connection, Row
 
 from aggregator.errors import StorageError
@@ -83,7 +83,11 @@ def update_feed(conn: Connection, url: str, values: Mapping[str, Any]) -> None:
         raise StorageError(f"unknown feed {url!r}: sync_feeds() must add it first")
 
 
-def feed_select() -> Select[Any]:
+def feed_select(*, counted: bool = True) -> Select[Any]:
+    """Feed rows, with each feed's number of stored entries unless not ``counted`` (that
+    count reads the entries index once per feed: too dear for a round's planning)."""
+    if not counted:
+        return select(feeds, literal(0).label("entry_count"))
     entry_count = (
         select(func.count())
         .where(entries.c.feed_url == feeds.c.url)

@@ -117,8 +117,9 @@ class Store:
                     conn.execute(update(feeds).where(feeds.c.url == bindparam("b_url")), rows)
 
     @storage_errors
-    def feeds(self, *, active_only: bool = True) -> list[Feed]:
-        query = feed_select().order_by(feeds.c.url)
+    def feeds(self, *, active_only: bool = True, counted: bool = True) -> list[Feed]:
+        """Stored feeds by URL; ``entry_count`` is 0 unless ``counted``."""
+        query = feed_select(counted=counted).order_by(feeds.c.url)
         if active_only:
             query = query.where(feeds.c.active.is_(True))
         with self._engine.connect() as conn:
