@@ -327,13 +327,9 @@ class Aggregator:
         """Every configured feed's state, worst problems named with the line to edit."""
         lines = {f.url: f.line for f in self._config.feeds}
         now = self._clock()
+        rates = self._store.publishing_rates(now)
         return [
-            assess(
-                f,
-                now,
-                line=lines.get(f.url, 0),
-                items_per_day=self._store.items_per_day(f.url, now),
-            )
+            assess(f, now, line=lines.get(f.url, 0), items_per_day=rates.get(f.url))
             for f in self._store.feeds()
         ]
 

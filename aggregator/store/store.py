@@ -239,23 +239,38 @@ class Store:
         with write_transaction(self._engine) as conn:
             update_feed(conn, url, state)
 
-    @storage_errors
     def items_per_day(
         self, url: str, now: datetime, *, window: timedelta = RATE_WINDOW
     ) -> float | None:
         """How many items the feed published per day lately: its entries dated within
         ``window`` over the days they span (at least one). None below two dated items."""
-        query = select(func.count(), func.min(entries.c.published)).where(
-            entries.c.feed_url == url,
-            entries.c.published >= now - window,
-            entries.c.published <= now,
+        return self._publishing_rates(now, window, url).get(url)
+
+    def publishing_rates(
+        self, now: datetime, *, window: timedelta = RATE_WINDOW
+    ) -> dict[str, float]:
+        """:meth:`items_per_day` of every feed that has a rate, in one query."""
+        return self._publishing_rates(now, window, None)
+
+    @storage_errors
+    def _publishing_rates(
+        self, now: datetime, window: timedelta, url: str | None
+    ) -> dict[str, float]:
+        query = (
+            select(entries.c.feed_url, func.count(), func.min(entries.c.published))
+            .where(entries.c.published >= now - window, entries.c.published <= now)
+            .group_by(entries.c.feed_url)
         )
+        if url is not None:
+            query = query.where(entries.c.feed_url == url)
         with self._engine.connect() as conn:
-            count, oldest = conn.execute(query).one()
-        if count < 2 or oldest is None:
-            return None
-        span = max(now - as_utc(oldest), timedelta(days=1))
-        return float(count) / (span / timedelta(days=1))
+            rows = conn.execute(query).all()
+        day = timedelta(days=1)
+        return {
+            feed_url: count / (max(now - as_utc(oldest), day) / day)
+            for feed_url, count, oldest in rows
+            if count >= 2 and oldest is not None
+        }
 
     # ------------------------------------------------------------ entries
 
