@@ -19,6 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, make_url, text
 
+from .browser import chromium  # noqa: F401  (a fixture: imported here, every test may use it)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PG_ENV = "AGGREGATOR_TEST_DATABASE_URL"
 

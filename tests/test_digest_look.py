@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -32,10 +30,10 @@ from aggregator.models import DigestIssue, DigestItem, DigestSection, EntryKey
 from aggregator.render import make_environment, render_issue
 from aggregator.text import html_to_text, shorten
 
+from .browser import CHROMIUM_TIMEOUT, chromium_command
+
 ROOT = Path(__file__).resolve().parents[1]
 NEWS_WEEK = ROOT.parent / "shared" / "corpus" / "news-week" / "items.jsonl"
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_TIMEOUT = 60
 
 SITE = SiteConfig(title="War Desk", url="https://news.example.org/", author="War Desk editors")
 DIGEST = DigestConfig(
@@ -157,27 +155,6 @@ def _issue(
 # ---------------------------------------------------------------- Chromium
 
 
-def find_chromium() -> str | None:
-    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
-
-
-def chromium_command(binary: str, profile: Path, *extra: str) -> list[str]:
-    """A headless Chromium that touches nothing outside ``profile`` and the network not at all."""
-    return [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        *extra,
-    ]
-
-
 @dataclass(frozen=True)
 class Layout:
     scroll_width: int  # of the mail's document
@@ -229,17 +206,6 @@ def measure(binary: str, page: str, width: int) -> Layout:
     assert text, f"Chromium reported nothing (exit {done.returncode}): {done.stderr[-2000:]}"
     data = json.loads(text)
     return Layout(data["scroll"], data["client"], data["height"], tuple(data["hrefs"]))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    binary = find_chromium()
-    if binary is None:
-        missing = f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}; .ci/run installs it, so CI must have it")
-        pytest.skip(f"{missing}; CI installs it")
-    return binary
 
 
 def realistic_issue(name: str) -> DigestIssue:

@@ -4,7 +4,6 @@ refuse to link, and that a browser engine and the W3C Feed Validator accept them
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -23,8 +22,8 @@ from aggregator.publish.frontpage import render_index, safe_link
 from aggregator.publish.opml import render_opml
 from aggregator.publish.plan import OutputFeed, plan_outputs
 
+from .browser import CHROMIUM_TIMEOUT, chromium_command
 from .feedvalidator import feed_problems
-from .test_digest_look import CHROMIUM_NAMES, CHROMIUM_TIMEOUT, chromium_command, find_chromium
 from .test_digest_look import measure as measure_layout
 
 SITE = SiteConfig(
@@ -329,17 +328,6 @@ def test_opml_passes_the_w3c_feed_validator(shared_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------- in a browser
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    binary = find_chromium()
-    if binary is None:
-        missing = f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}; .ci/run installs it, so CI must have it")
-        pytest.skip(f"{missing}; CI installs it")
-    return binary
 
 
 def dump_dom(binary: str, page: bytes, *, width: int = 375) -> lxml_html.HtmlElement:

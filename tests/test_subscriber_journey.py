@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -29,9 +28,9 @@ from aggregator.app import make_aggregator
 from aggregator.web import make_app
 from aggregator.web.server import make_server
 
+from .browser import chromium_command
 from .conftest import FakeClock
 from .feeds import Item, rss
-from .test_digest_look import chromium_command, find_chromium
 
 START = datetime(2026, 1, 25, 8, 0, tzinfo=UTC)  # ten daily cycles cross into February
 CYCLES = 10
@@ -161,13 +160,8 @@ def test_a_subscriber_never_sees_duplicates_or_flapping_and_can_backfill(
 
 @pytest.mark.slow
 def test_in_a_browser_every_link_on_the_front_page_resolves_through_the_server(
-    tmp_path: Path, httpserver: HTTPServer, site_server: str
+    tmp_path: Path, httpserver: HTTPServer, site_server: str, chromium: str
 ) -> None:
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found; .ci/run installs it, so CI must have it")
-        pytest.skip("no Chromium found; CI installs it")
     sources = ChangingSources()
     sources.cycle = 2
     httpserver.expect_request("/alpha.xml").respond_with_handler(sources)
@@ -180,7 +174,7 @@ def test_in_a_browser_every_link_on_the_front_page_resolves_through_the_server(
         app.fetch(all_feeds=True)
         app.publish()
 
-    command = chromium_command(binary, tmp_path / "profile", "--dump-dom", site_server)
+    command = chromium_command(chromium, tmp_path / "profile", "--dump-dom", site_server)
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     dom = lxml.html.fromstring(done.stdout)
     hrefs = set(dom.xpath("//head/link/@href")) | set(dom.xpath("//a/@href"))
