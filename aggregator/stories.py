@@ -79,7 +79,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -193,6 +193,11 @@ class _Term:
 class _Profile:
     terms: Mapping[str, _Term]
     kicker: str  # the title's label before a colon, normalised; "" when there is none
+    # Bounds on the vector that need no window state but IDF, to rule out most candidates
+    # before building their vector: each key's largest possible weight (before IDF), and
+    # the keys of the title proper, which always count at least this much.
+    ceilings: Mapping[str, float]
+    floors: tuple[tuple[str, float], ...]
 
 
 def _word_set(words: str) -> frozenset[str]:
@@ -311,7 +316,22 @@ def _profile(item: StoryItem) -> _Profile:
         )
         for key, surface in surfaces.items()
     }
-    return _Profile(terms, " ".join(kicker.lower().split()))
+    return _Profile(
+        terms,
+        " ".join(kicker.lower().split()),
+        {key: _ceiling(term) for key, term in terms.items()},
+        tuple((key, _floor(term)) for key, term in terms.items() if term.in_title),
+    )
+
+
+def _ceiling(term: _Term) -> float:
+    titled = term.in_title or term.in_kicker
+    weight = BOTH_WEIGHT if titled and term.in_text else TITLE_WEIGHT if titled else TEXT_WEIGHT
+    return weight * (1.0 if term.name is False else NAME_BOOST)
+
+
+def _floor(term: _Term) -> float:
+    return TITLE_WEIGHT * (NAME_BOOST if term.name is True else 1.0)
 
 
 def _split_kicker(title: str) -> tuple[str, str]:
@@ -558,26 +578,37 @@ class StoryIndex:
     def _tie(self, scorer: _Scorer, other: _Entry) -> _Tie | None:
         self.comparisons += 1
         mine = scorer.mine
-        # Most candidates share one key only: settle them before building their vector.
-        if sum(1 for k in mine if k in other.profile.terms) < 2:
+        # Settle most candidates before building their vector, on the keys alone and on a
+        # bound of the cosine; the vector only drops keys or lowers weights, so failing
+        # here fails there.
+        if not self._enough_evidence(
+            scorer, scorer.evidence.intersection(other.profile.terms), other
+        ):
+            return None
+        # Reports of one event cluster in time: the further apart, the more they must share.
+        apart = abs(scorer.published - other.item.published) / self._window
+        threshold = MIN_COSINE + TIME_PENALTY * apart
+        if scorer.cosine_ceiling(other.profile) < threshold:
             return None
         theirs = scorer.vector(other)
         shared = [k for k in mine if k in theirs]
-        evidence = [k for k in shared if scorer.idf(k) >= EVIDENCE_IDF]
-        if len(evidence) < 2:
-            return None
-        profile = scorer.profile
-        if not any(scorer.idf(k) >= RARE_IDF or self._is_name(k, profile, other) for k in evidence):
+        if not self._enough_evidence(scorer, scorer.evidence.intersection(shared), other):
             return None
         cosine = _cosine(mine, theirs)
-        # Reports of one event cluster in time: the further apart, the more they must share.
-        apart = abs(scorer.published - other.item.published) / self._window
-        if cosine < MIN_COSINE + TIME_PENALTY * apart:
+        if cosine < threshold:
             return None
         contributions = sorted(
             ((k, mine[k] * theirs[k]) for k in shared), key=lambda kc: (-kc[1], kc[0])
         )
         return _Tie(other, cosine, tuple(contributions))
+
+    def _enough_evidence(self, scorer: _Scorer, evidence: Set[str], other: _Entry) -> bool:
+        """Two evidence keys, at least one of them rare or a name (never two "Russia"s)."""
+        if len(evidence) < 2:
+            return False
+        if not scorer.rare.isdisjoint(evidence):
+            return True
+        return any(self._is_name(k, scorer.profile, other) for k in evidence)
 
     def _vector(self, source: str, profile: _Profile, scorer: _Scorer) -> dict[str, float]:
         # Text keys in most of this outlet's recent items are its boilerplate.
@@ -711,6 +742,10 @@ class _Scorer:
         self._vectors: dict[str, dict[str, float]] = {}
         self._log_docs = math.log(max(len(index._entries), IDF_FLOOR_DOCS) + 1)
         self.mine = index._vector(item.source, profile, self)
+        # The keys that can count as evidence of a tie, and the rare ones among them.
+        self.evidence = frozenset(k for k in self.mine if self.idf(k) >= EVIDENCE_IDF)
+        self.rare = frozenset(k for k in self.evidence if self.idf(k) >= RARE_IDF)
+        self.norm = math.sqrt(sum(w * w for w in self.mine.values()))
 
     def idf(self, key: str) -> float:
         value = self.known_idf.get(key)
@@ -722,6 +757,16 @@ class _Scorer:
                 value = self._log_docs - math.log(self._index._df.get(key, 0) + 0.5)
             self.known_idf[key] = value
         return value
+
+    def cosine_ceiling(self, other: _Profile) -> float:
+        """At least the cosine of this item with ``other``, from ``other``'s profile alone."""
+        idf = self.idf
+        floor = math.sqrt(sum((weight * idf(k)) ** 2 for k, weight in other.floors))
+        if floor == 0.0:
+            return math.inf
+        mine = self.mine
+        dot = sum(w * mine[k] * idf(k) for k, w in other.ceilings.items() if k in mine)
+        return dot / (self.norm * floor) + 1e-9  # rounding must not rule out a tie
 
     def vector(self, entry: _Entry) -> dict[str, float]:
         key = entry.item.key

@@ -399,3 +399,26 @@ def test_a_precomputed_idf_is_used_when_given() -> None:
     assert idf["avdiiv"] < idf["cook"]
     assert cluster(AVDIIVKA, idf=idf)[1].joined is None
     assert cluster(AVDIIVKA, idf={})[1].joined == "kyiv-1"  # unknown words count as rare
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bounding_the_cosine_before_building_vectors_changes_no_decision(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A small vocabulary with names, kickers and per-outlet boilerplate, dense in time, so
+    # that many candidates come close to the threshold from both sides.
+    rng = random.Random(seed)
+    names = ["Avdiivka", "Syrskyi", "Kharkiv", "NATO", "Pokrovsk", "Odesa", "Зеленський"]
+    words = [nonsense(rng) for _ in range(40)]
+    items = []
+    for n in range(300):
+        title = " ".join(rng.sample(words, 4) + rng.sample(names, rng.randint(0, 2)))
+        if rng.random() < 0.2:
+            title = f"Live: {title}"
+        source = f"feed-{n % 7}"
+        text = " ".join(rng.sample(words, 8)) + f" The post appeared first on {source}."
+        items.append(item(f"i{n}", title, text, hours=n * 0.1, source=source))
+    pruned = cluster(items)
+    monkeypatch.setattr("aggregator.stories._Scorer.cosine_ceiling", lambda *_: float("inf"))
+    assert cluster(items) == pruned
+    assert sum(1 for a in pruned if a.joined) > 10  # the set does exercise joins
