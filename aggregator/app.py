@@ -9,16 +9,18 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import secrets
+import socket
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jinja2
 
-from .config import Config, DigestConfig, load_config, require_digest
+from .config import Config, DigestConfig, FeedConfig, load_config, require_digest
 from .errors import AggregatorError, FetchError, UnknownIdError
 from .explain import Explanation, explain
 from .health import FeedHealth, assess, plan_round
@@ -41,6 +43,8 @@ from .topics import compile_topics
 from .web import WSGIApplication, make_app
 
 log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 100  # feeds claimed at a time, at least (8 times fetch.concurrency when more)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Aggregator:
         self._topics = compile_topics(config.topics)
         self._templates: jinja2.Environment | None = None
         self._stories = StoryBook()
+        # Names this process's claims on feeds; other workers on the database skip them.
+        self._worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # One parse worker per core, started at the first parse (a worker costs ~30 MB).
         self._parse_pool = ParsePool(workers=min(2, os.cpu_count() or 1))
         store.sync_feeds(config.feeds, clock())
@@ -159,11 +165,47 @@ class Aggregator:
         plan = plan_round(
             stored, now, everything=all_feeds or bool(only), forced=only if force else ()
         )
-        requests = [FetchRequest(f.request_url, f.etag, f.last_modified) for f in plan.poll]
+        outcomes: list[FeedOutcome] = []
+        try:
+            # A scheduled round re-checks at the claim that each feed is still due.
+            due_only = not (all_feeds or only)
+            for batch in self._claimed_batches(plan.poll, due_only=due_only):
+                outcomes += self._poll(batch, by_url, on_fetched)
+        finally:
+            self._store.release_claims(self._worker)
+        report = FetchReport(tuple(outcomes), held=plan.held)
+        if report.new_entries:
+            with self._store.exclusive("stories"):
+                self._stories.assign(self._store)
+        return report
+
+    def _claimed_batches(self, planned: Sequence[Feed], *, due_only: bool) -> Iterator[list[Feed]]:
+        """The planned feeds that no other worker on this database holds (or, ``due_only``,
+        has polled since the plan was made), claimed a batch at a time just before polling:
+        workers sharing a database split a round instead of the first one taking it all."""
+        size = max(CLAIM_BATCH, 8 * self._config.fetch.concurrency)
+        lease = self._config.fetch.lease
+        for start in range(0, len(planned), size):
+            chunk = planned[start : start + size]
+            urls = [f.url for f in chunk]
+            claimed = self._store.claim_feeds(
+                urls, worker=self._worker, now=self._clock(), lease=lease, due_only=due_only
+            )
+            batch = [f for f in chunk if f.url in claimed]
+            if batch:
+                yield batch
+
+    def _poll(
+        self,
+        poll: Sequence[Feed],
+        by_url: Mapping[str, FeedConfig],
+        on_fetched: Callable[[str], None] | None,
+    ) -> list[FeedOutcome]:
+        requests = [FetchRequest(f.request_url, f.etag, f.last_modified) for f in poll]
         parse = self._parser()
 
         def handle(index: int, outcome: FetchResult | FetchError) -> FeedOutcome:
-            feed = plan.poll[index]
+            feed = poll[index]
             result = ingest_result(
                 self._store,
                 by_url[feed.url],
@@ -186,10 +228,7 @@ class Aggregator:
             clock=self._clock,
             transport=self._transport,
         )
-        report = FetchReport(tuple(outcomes))
-        if report.new_entries:
-            self._stories.assign(self._store)
-        return replace(report, held=plan.held)
+        return outcomes
 
     def _parser(self) -> Callable[[FetchResult], ParsedFeed]:
         timeout = self._config.fetch.parse_timeout  # read per round: a reload applies it
@@ -199,7 +238,12 @@ class Aggregator:
 
     def publish(self) -> list[Path]:
         """Write every output (merged and topic feeds in Atom and JSON, archive pages, front
-        page, OPML, status page), ping the hub; returns the files that changed."""
+        page, OPML, status page), ping the hub; returns the files that changed. Workers
+        sharing a database publish one at a time, each from what all have stored."""
+        with self._store.exclusive("publish"):
+            return self._publish()
+
+    def _publish(self) -> list[Path]:
         cfg = self._config
         limit = cfg.defaults.feed_items
         # The newest `limit` overall plus the newest `limit` of each topic is every entry

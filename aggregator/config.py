@@ -314,6 +314,7 @@ class _ConfigReader(TreeReader):
             "allow_private",
             "min_interval",
             "parse_timeout",
+            "lease",
         )
         m = self.section(root, "fetch", keys)
         f = FetchSettings()
@@ -325,6 +326,7 @@ class _ConfigReader(TreeReader):
             allow_private=self.opt(m, "allow_private", self.boolean, f.allow_private),
             min_interval=self.opt(m, "min_interval", self._positive_duration, f.min_interval),
             parse_timeout=self.opt(m, "parse_timeout", self._positive_duration, f.parse_timeout),
+            lease=self.opt(m, "lease", self._positive_duration, f.lease),
         )
 
     def topics(self, root: NodeMap) -> tuple[list[TopicRule], dict[str, int]]:

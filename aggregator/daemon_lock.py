@@ -1,16 +1,16 @@
-"""One ``aggregator run`` per state: the second daemon fails to take this lock and says why.
+"""One ``aggregator run`` per SQLite state: the second daemon fails to take this lock and
+says why.
 
-SQLite: ``flock`` on ``<database>.lock`` beside the database file. PostgreSQL: a session
-advisory lock held by a dedicated connection. Either way the kernel or the server drops
-the lock when its holder dies, so a crash never leaves behind a lock that blocks the next
-start. Other CLI commands take no lock: their writes coordinate through the database.
+SQLite: ``flock`` on ``<database>.lock`` beside the database file; the kernel drops the lock
+when its holder dies, so a crash never leaves behind a lock that blocks the next start.
+PostgreSQL takes no lock: several daemons, on one machine or many, share its state and
+split the work (feed claims and exclusive sections, ``store/claims.py``). Other CLI
+commands take no lock: their writes coordinate through the database.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -19,32 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import ArgumentError
 
 from aggregator.errors import AlreadyRunningError, StorageError
 from aggregator.store.database import display_url
-
-# Hashed with the schema into the advisory lock key: a schema is a separate state, so two
-# daemons on one PostgreSQL database but different search_paths do not exclude each other.
-_LOCK_NAME = "aggregator run"
-# The holder's connection announces itself under this application_name, so a refused
-# daemon (or a DBA reading pg_stat_activity) can tell who holds the lock.
-_APP_PREFIX = "aggregator run: "
-_PG_NAME_MAX = 63  # NAMEDATALEN - 1; the server truncates longer application names
-
-_HOLDER_SQL = text(
-    """
-    SELECT a.application_name, a.backend_start
-    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND l.classid = CAST(:high AS oid) AND l.objid = CAST(:low AS oid)
-    """
-)
 
 
 @dataclass(frozen=True)
@@ -70,9 +50,8 @@ def daemon_lock(database_url: str) -> AbstractContextManager[None]:
     if backend == "sqlite":
         lock_path = _sqlite_lock_path(url)
         return nullcontext() if lock_path is None else _file_lock(lock_path, url.database or "")
-    if backend == "postgresql":
-        return _advisory_lock(url, shown)
-    return nullcontext()  # open_store refuses other backends, with a better message
+    # PostgreSQL: workers share the state (see above); open_store refuses other backends.
+    return nullcontext()
 
 
 def _sqlite_lock_path(url: URL) -> Path | None:
@@ -172,66 +151,6 @@ else:
         except BlockingIOError:
             return False
         return True
-
-
-# ---------------------------------------------------------------- PostgreSQL: advisory lock
-
-
-@contextmanager
-def _advisory_lock(url: URL, shown: str) -> Iterator[None]:
-    # A session lock on its own connection, outside any transaction: the pool must not
-    # hand it out, and idle_in_transaction_session_timeout must not end it. NullPool so
-    # that closing the connection ends the session, which releases the lock.
-    engine = create_engine(
-        url, poolclass=NullPool, connect_args={"application_name": _application_name()}
-    )
-    try:
-        connection = _acquire(engine, shown)
-        try:
-            yield
-        finally:
-            connection.close()
-    finally:
-        engine.dispose()
-
-
-def _acquire(engine: Engine, shown: str) -> Connection:
-    try:
-        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    except SQLAlchemyError as exc:
-        raise StorageError(f"{shown}: cannot connect to take the daemon lock: {exc}") from exc
-    try:
-        key = _lock_key(connection)
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
-        if taken.scalar_one():
-            return connection
-        holder = _pg_holder(connection, key)
-    except SQLAlchemyError as exc:
-        connection.close()
-        raise StorageError(f"{shown}: cannot take the daemon lock: {exc}") from exc
-    connection.close()
-    raise AlreadyRunningError(_refusal(shown, holder))
-
-
-def _lock_key(connection: Connection) -> int:
-    schema = connection.execute(text("SELECT current_schema()")).scalar_one_or_none() or ""
-    digest = hashlib.sha256(f"{_LOCK_NAME}:{schema}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _pg_holder(connection: Connection, key: int) -> _Holder:
-    # A bigint advisory key shows in pg_locks split into two unsigned 32-bit halves.
-    params = {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF}
-    row = connection.execute(_HOLDER_SQL, params).first()
-    if row is None:  # released meanwhile, or pg_stat_activity hides another role's sessions
-        return _Holder()
-    name, started = row
-    who = name.removeprefix(_APP_PREFIX) if name and name.startswith(_APP_PREFIX) else None
-    return _Holder(who, started)
-
-
-def _application_name() -> str:
-    return f"{_APP_PREFIX}pid {os.getpid()} on {socket.gethostname()}"[:_PG_NAME_MAX]
 
 
 # ---------------------------------------------------------------- the message

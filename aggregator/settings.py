@@ -43,6 +43,7 @@ class FetchSettings:
     allow_private: bool = False  # may redirects lead to loopback/private addresses (netguard)
     min_interval: timedelta = timedelta(minutes=5)  # no feed is polled more often (typo guard)
     parse_timeout: timedelta = timedelta(seconds=10)  # one feed's parse, in a worker process
+    lease: timedelta = timedelta(minutes=15)  # a dead worker's claimed feeds wait this long
 
 
 # One keyword in a title (worth 3, see topics.FIELD_WEIGHTS) assigns a topic on its own;

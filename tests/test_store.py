@@ -172,7 +172,7 @@ def test_open_migrates_to_head_and_reopening_is_harmless(db_url: str) -> None:
     try:
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) >= TABLES
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
             # schema.py and the migrations describe the same schema.
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
             assert diff == []

@@ -96,6 +96,9 @@ feeds = Table(
     Column("rhythm", Text),  # the feed's own ttl/sy:/skipHours/skipDays, as JSON
     Column("language", Text),  # the feed's declared language (BCP 47), migration 0005
     Column("rights", Text),  # its rights statement, republished with its entries
+    # Which worker is polling the feed now, and until when its claim holds (migration 0006).
+    Column("claimed_by", Text),
+    Column("claimed_until", UTCDateTime),
     PrimaryKeyConstraint("url"),
     Index(None, "next_due_at"),
 )

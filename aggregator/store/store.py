@@ -7,6 +7,7 @@ database failure leaves as ``StorageError`` with the SQLAlchemy error as its cau
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from aggregator.models import (
     TopicMatch,
     UpsertStats,
 )
-from aggregator.store import articles
+from aggregator.store import articles, claims
 from aggregator.store import entries as entry_ops
 from aggregator.store.articles import StoryDecision
 from aggregator.store.database import (
@@ -149,6 +150,31 @@ class Store:
             return [feed_from_row(row) for row in conn.execute(query)]
 
     @storage_errors
+    def claim_feeds(
+        self,
+        urls: Sequence[str],
+        *,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        due_only: bool,
+    ) -> set[str]:
+        """Claim the feeds of ``urls`` no other worker is polling (see store/claims.py)."""
+        with write_transaction(self._engine) as conn:
+            return claims.claim_feeds(
+                conn, urls, worker=worker, now=now, until=now + lease, due_only=due_only
+            )
+
+    @storage_errors
+    def release_claims(self, worker: str) -> None:
+        with write_transaction(self._engine) as conn:
+            claims.release_claims(conn, worker)
+
+    def exclusive(self, section: str) -> AbstractContextManager[None]:
+        """A block no other worker on this database runs at the same time (PostgreSQL)."""
+        return claims.exclusive(self._engine, section)
+
+    @storage_errors
     def record_success(
         self,
         url: str,
@@ -173,6 +199,7 @@ class Store:
             "retry_until": None,
             "gone_at": None,
             "failing_since": None,
+            **claims.CLEARED,
         }
         if move is not None:
             state |= asdict(move)
@@ -233,6 +260,7 @@ class Store:
             "next_due_at": next_due_at,
             "retry_until": retry_until,
             "failing_since": func.coalesce(feeds.c.failing_since, now),
+            **claims.CLEARED,
         }
         if gone:
             state["gone_at"] = now
