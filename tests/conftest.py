@@ -8,6 +8,7 @@ import socket
 import textwrap
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -32,6 +33,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state' / 'aggregator.db'}"
         return
+    with postgresql_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL (skipped where it is not configured)."""
+    with postgresql_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgresql_schema() -> Iterator[str]:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set; PostgreSQL variant not run")

@@ -16,14 +16,21 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from aggregator.app import make_aggregator
-from aggregator.models import Feed
-from aggregator.pipeline import DEFAULT_BACKLOG
+from pytest_httpserver import HTTPServer
 
-from .conftest import write_config
+from aggregator.app import make_aggregator
+from aggregator.config import TopicRule
+from aggregator.ingest import classify_entry
+from aggregator.models import Entry, Feed, TopicMatch
+from aggregator.pipeline import DEFAULT_BACKLOG
+from aggregator.store import open_store
+from aggregator.topics import compile_topics
+
+from .conftest import FakeClock, write_config
 from .feeds import Item, rss
 
 
@@ -171,3 +178,139 @@ def wait_for(condition: Callable[[], bool], *, seconds: float) -> None:
 def stored_feeds(path: Path) -> list[Feed]:
     with make_aggregator(path) as reader:
         return reader.store.feeds()
+
+
+def test_reclassify_never_writes_topics_from_content_a_concurrent_ingest_replaced(
+    tmp_path: Path, database_url: str, httpserver: HTTPServer
+) -> None:
+    def serve(word: str) -> None:
+        items = [Item(f"i{n}", f"{word} report {n}") for n in range(600)]
+        httpserver.clear()
+        httpserver.expect_request("/feed.xml").respond_with_data(rss(items))
+
+    path = write_config(
+        tmp_path,
+        f"""
+        database: "{database_url}"
+        topics:
+          war: {{title: War, keywords: [Kyiv]}}
+          tech: {{title: Tech, keywords: [chip]}}
+        feeds:
+          - url: {httpserver.url_for("/feed.xml")}
+        """,
+    )
+    serve("Kyiv")
+    clock = FakeClock(datetime(2026, 11, 26, 6, 0, tzinfo=UTC))
+    with make_aggregator(path, clock=clock) as agg:
+        agg.fetch()
+        # New rules (as after a reload) that would add a topic to the old content.
+        rules = compile_topics([*agg.config.topics, TopicRule("kyiv", "Kyiv", ("Kyiv",))])
+        reading = threading.Event()
+
+        def slow_classify(entry: Entry) -> tuple[TopicMatch, ...]:
+            reading.set()
+            time.sleep(0.001)  # the ingest below commits while this page is classified
+            return classify_entry(entry, rules, ())
+
+        failures: list[BaseException] = []
+
+        def reclassify() -> None:
+            try:
+                agg.store.reclassify(slow_classify)
+            except BaseException as exc:
+                failures.append(exc)
+
+        thread = threading.Thread(target=reclassify)
+        thread.start()
+        assert reading.wait(10)
+        serve("Chip")
+        clock.advance(timedelta(hours=1))
+        assert agg.fetch(all_feeds=True).updated_entries == 600
+        thread.join(timeout=60)
+        stored = agg.store.entries(limit=1000)
+    assert failures == []  # no deadlock, no error
+    assert {e.title.split()[0] for e in stored} == {"Chip"}
+    assert {tuple(m.topic_id for m in e.topics) for e in stored} == {("tech",)}
+
+
+def test_sqlite_and_postgresql_publish_identical_files_from_identical_input(
+    tmp_path: Path, postgresql_url: str, httpserver: HTTPServer
+) -> None:
+    def serve(round_: int) -> None:
+        httpserver.clear()
+        for source in ("a", "b"):
+            items = [
+                Item(
+                    f"{source}{n}" if n % 3 else "shared",  # one article in both feeds
+                    f"Kyiv report {n} from {source}" + (" (updated)" if round_ and n == 1 else ""),
+                    f"Missiles hit Kharkiv overnight, officials said ({n}). <b>More</b> later.",
+                    pub_date=f"Thu, 26 Nov 2026 0{n}:00:00 GMT",
+                )
+                for n in range(round_, 6 + round_)
+            ]
+            httpserver.expect_request(f"/{source}.xml").respond_with_data(
+                rss(items, title=f"Source {source}"), content_type="application/rss+xml"
+            )
+
+    outputs = {}
+    for name, url in (
+        ("sqlite", f"sqlite:///{tmp_path / 'sqlite' / 'state.db'}"),
+        ("pg", postgresql_url),
+    ):
+        (tmp_path / name).mkdir()
+        path = write_config(
+            tmp_path / name,
+            f"""
+            database: "{url}"
+            output_dir: out
+            topics:
+              war: {{title: War, keywords: [Kyiv, Kharkiv]}}
+            feeds:
+              - url: {httpserver.url_for("/a.xml")}
+              - url: {httpserver.url_for("/b.xml")}
+            """,
+        )
+        clock = FakeClock(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+        with make_aggregator(path, clock=clock) as agg:
+            for round_ in range(2):
+                serve(round_)
+                agg.fetch(all_feeds=True)
+                agg.publish()
+                clock.advance(timedelta(hours=1))
+        out = tmp_path / name / "out"
+        outputs[name] = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert sorted(outputs["sqlite"]) == sorted(outputs["pg"])
+    assert len(outputs["sqlite"]) > 5
+    for relative, content in outputs["sqlite"].items():
+        assert content == outputs["pg"][relative], relative
+
+
+def test_an_exclusive_section_runs_one_worker_at_a_time(postgresql_url: str) -> None:
+    stores = [open_store(postgresql_url), open_store(postgresql_url)]
+    inside: list[str] = []
+    overlaps: list[list[str]] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        for _ in range(5):
+            with stores[n].exclusive("publish"):
+                with lock:
+                    inside.append(f"w{n}")
+                    if len(inside) > 1:
+                        overlaps.append(list(inside))
+                time.sleep(0.01)
+                with lock:
+                    inside.remove(f"w{n}")
+            with stores[n].exclusive("stories"):  # another section: no wait on "publish"
+                pass
+
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert overlaps == []
+    finally:
+        for store in stores:
+            store.close()

@@ -504,10 +504,13 @@ def _reclassify_page(after: tuple[str, str] | None) -> Select[Any]:
                 (entries.c.feed_url == feed_url) & (entries.c.entry_id > entry_id),
             )
         )
+    # Locked until the page's topics are written: a concurrent ingest's update waits, so it
+    # is never overwritten with topics from the content read here (SQLite: the write lock).
     return (
         entry_ops.entry_select(*conditions)
         .order_by(entries.c.feed_url, entries.c.entry_id)
         .limit(_RECLASSIFY_PAGE)
+        .with_for_update(of=entries)
     )
 
 
