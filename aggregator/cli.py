@@ -37,7 +37,14 @@ from .cli_output import (
     spreadsheet_safe,
 )
 from .config import ENV_SECRET_KEY, check_config, load_config
-from .errors import AggregatorError, AlreadyRunningError, ConfigError, UnknownIdError
+from .errors import (
+    AggregatorError,
+    AlreadyRunningError,
+    ConfigError,
+    NotEmptyError,
+    UnknownIdError,
+)
+from .store import open_store
 from .store.database import has_state
 
 log = logging.getLogger("aggregator")
@@ -61,7 +68,7 @@ def reports_errors(command: F) -> F:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             sys.exit(EXIT_USER_ERROR)
-        except (UnknownIdError, AlreadyRunningError) as exc:
+        except (UnknownIdError, AlreadyRunningError, NotEmptyError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_USER_ERROR)
         except AggregatorError as exc:
@@ -189,6 +196,44 @@ def digest(ctx: click.Context, digest_id: str, send: bool, dry_run: bool) -> Non
         print_digest_report(report)
     if any(report.failed for report in reports):
         sys.exit(EXIT_INTERNAL_ERROR)
+
+
+@cli.group()
+def db() -> None:
+    """The state database: bring its schema up to date, or copy it elsewhere."""
+
+
+@db.command("migrate")
+@click.pass_context
+@reports_errors
+def db_migrate(ctx: click.Context) -> None:
+    """Upgrade the database's schema to this version (every command also does it on open)."""
+    store = open_store(load_config(ctx.obj["config"]).database_url)
+    store.close()
+    click.echo(f"{store.display_url}: schema up to date")
+
+
+@db.command("copy")
+@click.argument("target_url")
+@click.pass_context
+@reports_errors
+def db_copy(ctx: click.Context, target_url: str) -> None:
+    """Copy the whole state into TARGET_URL, an empty database (SQLite to PostgreSQL, say).
+
+    Stop the daemon first; afterwards point `database:` (or AGGREGATOR_DATABASE_URL) at it.
+    """
+    source = open_store(load_config(ctx.obj["config"]).database_url)
+    try:
+        target = open_store(target_url)
+        try:
+            copied = source.copy_to(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    rows = ", ".join(f"{count} {table}" for table, count in copied.items() if count)
+    click.echo(f"copied {sum(copied.values())} rows into {target.display_url} ({rows or 'none'})")
+    click.echo("now set `database:` in feeds.yaml (or AGGREGATOR_DATABASE_URL) to that URL")
 
 
 @cli.command()

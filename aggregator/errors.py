@@ -5,7 +5,8 @@
     ├── FetchError       a feed could not be retrieved (carries the URL)
     ├── ParseError       retrieved bytes are not a usable feed (carries the URL)
     ├── StorageError     the database failed; wraps the SQLAlchemy error at the store boundary
-    │   └── AlreadyRunningError  another `aggregator run` holds this state's daemon lock
+    │   ├── AlreadyRunningError  another `aggregator run` holds this state's (SQLite) lock
+    │   └── NotEmptyError        `db copy` into a database that already holds a state
     ├── RenderError      a template or MJML failed to render
     ├── DeliveryError    SMTP refused or could not be reached (``permanent`` for a 5xx refusal)
     ├── BadTokenError    an unsubscribe link that is malformed, altered or signed with another key
@@ -105,3 +106,7 @@ class UnknownIdError(AggregatorError):
 
 class AlreadyRunningError(StorageError):
     """Another daemon holds the state's lock; the message names it where it can."""
+
+
+class NotEmptyError(StorageError):
+    """``db copy`` was pointed at a database that already holds rows (a user error)."""

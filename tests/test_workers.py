@@ -20,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
 from aggregator.app import make_aggregator
+from aggregator.cli import cli
 from aggregator.config import TopicRule
 from aggregator.ingest import classify_entry
 from aggregator.models import Entry, Feed, TopicMatch
@@ -314,3 +316,44 @@ def test_an_exclusive_section_runs_one_worker_at_a_time(postgresql_url: str) -> 
     finally:
         for store in stores:
             store.close()
+
+
+def test_db_copy_moves_a_sqlite_state_to_postgresql_and_nothing_is_fetched_or_sent_again(
+    tmp_path: Path, postgresql_url: str, httpserver: HTTPServer
+) -> None:
+    items = [Item(f"i{n}", f"Kyiv report {n}", "Missiles over Kharkiv.") for n in range(5)]
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    config = write_config(
+        tmp_path,
+        f"""
+        database: sqlite:///state/aggregator.db
+        output_dir: out
+        topics:
+          war: {{title: War, keywords: [Kyiv]}}
+        feeds:
+          - url: {httpserver.url_for("/feed.xml")}
+        """,
+    )
+    run = CliRunner().invoke
+    assert run(cli, ["--config", str(config), "fetch"]).exit_code == 0
+    assert run(cli, ["--config", str(config), "publish"]).exit_code == 0
+    before = (tmp_path / "out" / "feed.atom").read_bytes()
+
+    copied = run(cli, ["--config", str(config), "db", "copy", postgresql_url])
+    assert copied.exit_code == 0, copied.output
+    assert "5 entries" in copied.stdout
+    again = run(cli, ["--config", str(config), "db", "copy", postgresql_url])
+    assert again.exit_code == 1
+    assert "already holds rows; copy only into an empty database" in again.stderr
+
+    config.write_text(config.read_text().replace("sqlite:///state/aggregator.db", postgresql_url))
+    (tmp_path / "out" / "feed.atom").unlink()
+    requests = len(httpserver.log)
+    with make_aggregator(config) as moved:
+        assert moved.fetch().outcomes == ()  # the feed is not due: its polling state came too
+        moved.publish()
+        assert len(moved.store.entries(limit=10)) == 5
+    assert len(httpserver.log) == requests
+    assert (tmp_path / "out" / "feed.atom").read_bytes() == before

@@ -32,6 +32,7 @@ from aggregator.models import (
 from aggregator.store import articles, claims
 from aggregator.store import entries as entry_ops
 from aggregator.store.articles import StoryDecision
+from aggregator.store.copy import copy_tables
 from aggregator.store.database import (
     display_url,
     explain_open_error,
@@ -440,6 +441,11 @@ class Store:
                 )
             )
             return result.rowcount
+
+    @storage_errors
+    def copy_to(self, target: Store) -> dict[str, int]:
+        """Copy this whole state into ``target``, an empty database; rows per table."""
+        return copy_tables(self._engine, target._engine, target.display_url)
 
     @property
     def ledger(self) -> DigestLedger:
