@@ -28,6 +28,7 @@ from feedparser.mixin import _FeedParserMixin
 from lxml import etree
 
 from aggregator.errors import ParseError
+from aggregator.fastparse import fast_document
 from aggregator.identity import unique_ids
 from aggregator.models import FetchResult, ParsedEntry, ParsedFeed
 from aggregator.polling import source_rhythm
@@ -124,7 +125,9 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
 
     if looks_like_json_feed(content, media_type):
         return parse_json_feed(content, url=url, base=base)
-    doc = _run_feedparser(content, url=url, base=base, headers=lowered)
+    doc = fast_document(content, http_charset=charset) or _run_feedparser(
+        content, url=url, base=base, headers=lowered
+    )
 
     version = str(doc.get("version") or "")
     raw_entries = doc.get("entries") or []
