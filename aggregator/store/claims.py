@@ -84,9 +84,13 @@ def exclusive(engine: Engine, section: str) -> Iterator[None]:
     key = text("SELECT hashtextextended(current_schema() || ' aggregator ' || :section, 0)")
     try:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot connect to take the {section} lock: {exc}") from exc
+    try:
         lock = conn.execute(key, {"section": section}).scalar_one()
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock})
     except SQLAlchemyError as exc:
+        conn.close()
         raise StorageError(f"cannot take the {section} lock: {exc}") from exc
     try:
         yield
