@@ -457,3 +457,17 @@ def test_source_language_and_rights_travel_with_its_entries() -> None:
     [element] = root.findall(f"{ATOM}entry")
     assert element.get("{http://www.w3.org/XML/1998/namespace}lang") == "uk"
     assert element.findtext(f"{ATOM}source/{ATOM}rights") == "© Alpha News"
+
+
+def test_a_long_feed_rendered_in_pieces_is_the_same_document() -> None:
+    entries = tuple(
+        make_entry(f"e{n}", hours=-n, topics=("ukraine-war",) if n % 2 else (), author="Desk")
+        for n in range(7)
+    )
+    output = OutputFeed(
+        path="archive/2026-11.atom", title="All", subtitle="", entries=entries, archive=True
+    )
+    whole = render_atom(output, site=SITE, sources=SOURCES, topics=TOPICS)
+    pieces = render_atom(output, site=SITE, sources=SOURCES, topics=TOPICS, chunk=3)
+    assert pieces == whole
+    assert len(entry_ids(parse(pieces))) == 7

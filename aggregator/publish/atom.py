@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from feedgen.feed import FeedGenerator
@@ -37,6 +39,7 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 _A = f"{{{ATOM_NS}}}"
+RENDER_CHUNK = 500  # entries per piece of a long feed (see render_atom)
 
 
 def render_atom(
@@ -45,18 +48,46 @@ def render_atom(
     site: SiteConfig,
     sources: Mapping[str, Feed],
     topics: Sequence[TopicRule],
+    chunk: int = RENDER_CHUNK,
 ) -> bytes:
-    """Pretty-printed UTF-8 Atom 1.0 for ``output``; the same inputs give the same bytes."""
+    """Pretty-printed UTF-8 Atom 1.0 for ``output``; the same inputs give the same bytes.
+
+    A long feed (a month's archive page) is rendered ``chunk`` entries at a time and the
+    pieces joined: the same bytes, without holding two XML trees of every entry at once.
+    """
     labels = {t.id: t.title for t in topics}
+    updated = feed_updated(output.entries)
     try:
-        generator = _feed_generator(output, site, labels)
-        raw: bytes = generator.atom_str(pretty=False)
-        return _finish(raw, output, sources)
+        if len(output.entries) <= chunk:
+            return _render(output, site, labels, sources, updated)
+        head = tail = b""
+        body: list[bytes] = []
+        for start in range(0, len(output.entries), chunk):
+            part = replace(output, entries=output.entries[start : start + chunk])
+            document = _render(part, site, labels, sources, updated)
+            first, last = document.index(b"\n  <entry") + 1, document.rindex(b"</feed>")
+            head, tail = head or document[:first], document[last:]
+            body.append(document[first:last])
+        return head + b"".join(body) + tail
     except (ValueError, TypeError, etree.LxmlError) as exc:
         raise RenderError(f"cannot render {output.path}: {exc}") from exc
 
 
-def _feed_generator(output: OutputFeed, site: SiteConfig, labels: Mapping[str, str]) -> Any:
+def _render(
+    output: OutputFeed,
+    site: SiteConfig,
+    labels: Mapping[str, str],
+    sources: Mapping[str, Feed],
+    updated: datetime,
+) -> bytes:
+    generator = _feed_generator(output, site, labels, updated)
+    raw: bytes = generator.atom_str(pretty=False)
+    return _finish(raw, output, sources)
+
+
+def _feed_generator(
+    output: OutputFeed, site: SiteConfig, labels: Mapping[str, str], updated: datetime
+) -> Any:
     fg = FeedGenerator()
     own_url = self_url(site, output.path)
     # An archive is a page of the same logical feed: it keeps the live document's id.
@@ -74,7 +105,7 @@ def _feed_generator(output: OutputFeed, site: SiteConfig, labels: Mapping[str, s
         fg.language(site.language)
     # The feed-level author covers entries without one (RFC 4287 section 4.1.1).
     fg.author({"name": clean_text(site.author) or clean_text(site.title) or "aggregator"})
-    fg.updated(feed_updated(output.entries))
+    fg.updated(updated)
     # Replaces feedgen's own generator (its name, URI and version) wholesale.
     fg.generator("aggregator", version=__version__)
     for entry in output.entries:
