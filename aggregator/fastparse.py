@@ -37,15 +37,7 @@ _DC = "http://purl.org/dc/elements/1.1/"
 _SY = "http://purl.org/rss/1.0/modules/syndication/"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _MEDIA = "http://search.yahoo.com/mrss/"
-_XHTML = "http://www.w3.org/1999/xhtml"
-# Namespaces whose elements feedparser maps onto fields parse.py reads (itunes:summary onto
-# the summary, dcterms dates, an atom:link in an RSS item…).
-_MAPPED_ELSEWHERE = (
-    "http://www.itunes.com/dtds/podcast-1.0.dtd",
-    "http://purl.org/dc/terms/",
-    _ATOM,
-)
-_UNSUPPORTED_BYTES = (b"<!DOCTYPE", b"<!doctype", b"xml:base", b"<!ENTITY")
+_UNSUPPORTED_BYTES = (b"<!DOCTYPE", b"<!doctype", b"<!ENTITY")
 _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 # An href/src/… that is not absolute: feedparser would resolve it against the base.
 _RELATIVE_URL = re.compile(
@@ -53,7 +45,6 @@ _RELATIVE_URL = re.compile(
     r"""(?![A-Za-z][A-Za-z0-9+.-]*:|//|["'>]|$)""",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"@")
 _ATOM_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html"}
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True
@@ -294,7 +285,7 @@ def _atom(root: Any) -> dict[str, Any]:
     if language := root.get(_XML_LANG):
         feed["language"] = language
     for child in root:
-        tag = _atom_tag(child)
+        tag = _atom_tag(child, harmless=_HARMLESS_IN_CHANNEL)
         if tag == "entry":
             continue
         _atom_common(child, tag, feed)
@@ -351,18 +342,13 @@ def _atom_common(child: Any, tag: str, target: dict[str, Any]) -> None:
         target.setdefault("tags", []).append({"term": child.get("term").strip()})
 
 
-def _atom_tag(element: Any) -> str:
+def _atom_tag(element: Any, *, harmless: frozenset[str] = _HARMLESS_IN_ITEM) -> str:
+    """The Atom element's local name; "" for another vocabulary's that feedparser would not
+    read into a field parse.py uses (else the document is feedparser's)."""
     tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    if tag.startswith(f"{{{_ATOM}}}"):
+    if isinstance(tag, str) and tag.startswith(f"{{{_ATOM}}}"):
         return tag[len(_ATOM) + 2 :]
-    if (
-        tag in _MEDIA_MAPPED
-        or tag.startswith(f"{{{_DC}}}")
-        or tag[1:].startswith(_MAPPED_ELSEWHERE)
-    ):
-        raise _Unsupported  # feedparser maps these onto titles, summaries, dates, tags
+    _refuse_unmapped(element, harmless=harmless)
     return ""
 
 
@@ -403,7 +389,7 @@ def _html_text(element: Any) -> str:
 
 
 def _author(value: str) -> str:
-    if _EMAIL.search(value):
+    if "@" in value:
         raise _Unsupported  # feedparser takes the address apart
     return value
 

@@ -68,11 +68,7 @@ def claim_feeds(
 
 def release_claims(conn: Connection, worker: str) -> None:
     """Give back whatever ``worker`` still holds (feeds it claimed and did not poll)."""
-    conn.execute(
-        update(feeds)
-        .where(feeds.c.claimed_by == worker)
-        .values(claimed_by=None, claimed_until=None)
-    )
+    conn.execute(update(feeds).where(feeds.c.claimed_by == worker).values(CLEARED))
 
 
 @contextmanager
