@@ -53,10 +53,10 @@ their rules): a minimum mean cosine with the story's members, or with its founde
 on cosine with the story's centroid (average-link); a tighter founder span (24 h: 0.04
 worse); title bigrams as extra keys; a week-long background IDF instead of the window's.
 
-Candidates. Only the ``CANDIDATE_TERMS`` most discriminative keys of the new item that any
-indexed item has are looked up, each giving at most ``POSTINGS_PER_TERM`` items (the most
-recent by time), so one ``add`` costs at most a few hundred comparisons however full the
-window; on real feeds it is ~30.
+Candidates. An earlier item is scored only when it shares at least two of the new item's
+evidence keys (the first rule of a tie) among the ``POSTINGS_PER_TERM`` most recent items
+(by time) that have each key; counting them costs at most that many per key however full the
+window, and on real feeds leaves ~3 items to score per add.
 
 Lead. :func:`lead` is the earliest report, ties broken by key: the report that broke the
 story, which does not change as the story grows and is what readers date a story by.
@@ -66,15 +66,17 @@ pairwise P 0.78 / R 0.63 / F1 0.70, B-cubed F1 0.93; TF-IDF cosine single-link (
 its best threshold: pairwise F1 0.45, B-cubed F1 0.89. Most remaining misses are reports
 that share no words (widow/wife, cannabis/marijuana, quits/resigns) and remaining false
 joins are next-day developments of one saga. Speed (``benchmarks/stories_speed.py``, one
-core): 10,000 items at real-feed density (~250 in a window) in about 2 s, ~30 comparisons
-each; at 12x that density (~3,000 in a window) about 8 s, ~110 comparisons each. Most
-candidates are settled on their keys and a bound of the cosine before a vector is built
-(:meth:`_Scorer.cosine_ceiling`; the same decisions, 2-3x faster at density). Comparing
-with every item in the window instead makes the same decisions 2-4x slower.
+core): 10,000 items at real-feed density (~250 in a window) in about 2 s, ~3 scored each; at
+12x that density (~3,000 in a window) about 6 s, ~35 each; the feed farm's 10,519 items
+(``benchmarks/farm.py``, ~5,000 in a window) 7 s, ~60 each. Most scored candidates are
+settled on their keys and a bound of the cosine before a vector is built
+(:meth:`_Scorer.cosine_ceiling`). Comparing with every item in the window instead makes the
+same decisions 2-3x slower.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import math
@@ -85,6 +87,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 
 __all__ = [
     "StoryAssignment",
@@ -131,7 +134,6 @@ TIME_PENALTY = 0.2  # added to MIN_COSINE per window of time between two items
 BOILERPLATE_SHARE = 0.8  # a key in the text of this share of one source's items: boilerplate
 BOILERPLATE_MIN_ITEMS = 5
 KICKER_WORDS = 4  # a title's head before a colon up to this long may be a series label
-CANDIDATE_TERMS = 10
 POSTINGS_PER_TERM = 64
 MAX_REASON_TERMS = 5
 
@@ -455,6 +457,8 @@ def _trim(key: str) -> str:
 
 # ---------------------------------------------------------------- the index
 
+_posted_key = itemgetter(1)
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -489,7 +493,7 @@ class StoryIndex:
         self._entries: dict[str, _Entry] = {}
         self._by_time: list[tuple[datetime, str]] = []  # heap, for eviction
         self._clock: datetime | None = None  # newest published time seen
-        self._postings: dict[str, dict[str, None]] = {}  # key → item keys, oldest first
+        self._postings: dict[str, list[tuple[datetime, str]]] = {}  # key → items by time
         self._df: Counter[str] = Counter()
         self._named: Counter[str] = Counter()  # items that wrote the key as a name
         self._common: Counter[str] = Counter()  # … as a common word
@@ -540,7 +544,7 @@ class StoryIndex:
     def _best_tie(self, item: StoryItem, profile: _Profile) -> _Tie | None:
         scorer = _Scorer(self, item, profile)
         ties: list[_Tie] = []
-        for candidate in self._candidates(item, profile, scorer):
+        for candidate in self._candidates(item, scorer):
             tie = self._tie(scorer, candidate)
             if tie is not None:
                 ties.append(tie)
@@ -559,23 +563,21 @@ class StoryIndex:
             self._window
         )
 
-    def _candidates(self, item: StoryItem, profile: _Profile, scorer: _Scorer) -> list[_Entry]:
-        """Recent items sharing one of the new item's most discriminative keys."""
-        # Keys no earlier item has cannot find anything, however rare they are.
-        present = [k for k in profile.terms if k in self._postings]
-        ranked = sorted(present, key=lambda k: (-scorer.idf(k), k))
-        found: dict[str, None] = {}
-        for key in ranked[:CANDIDATE_TERMS]:
-            posting = self._postings[key]
-            if len(posting) > POSTINGS_PER_TERM:
-                # The most recent by time, not by arrival: a restart restores in any order.
-                posting = dict.fromkeys(heapq.nlargest(POSTINGS_PER_TERM, posting, self._age))
-            found.update(posting)
-        entries = (self._entries[k] for k in found)
-        return [e for e in entries if abs(e.item.published - item.published) <= self._window]
+    def _candidates(self, item: StoryItem, scorer: _Scorer) -> list[_Entry]:
+        """Recent items that share at least two of the new item's evidence keys.
 
-    def _age(self, key: str) -> tuple[datetime, str]:
-        return self._entries[key].item.published, key
+        Counted over each key's ``POSTINGS_PER_TERM`` most recent items (by time, not by
+        arrival: a restart restores in any order), so one add costs a bounded number of
+        counts however full the window, and only items that can pass the evidence rule
+        are scored.
+        """
+        hits: Counter[str] = Counter()
+        for key in scorer.evidence:
+            posting = self._postings.get(key)
+            if posting:
+                hits.update(map(_posted_key, posting[-POSTINGS_PER_TERM:]))
+        found = (self._entries[k] for k, count in hits.items() if count >= 2)
+        return [e for e in found if abs(e.item.published - item.published) <= self._window]
 
     def _tie(self, scorer: _Scorer, other: _Entry) -> _Tie | None:
         self.comparisons += 1
@@ -682,9 +684,10 @@ class StoryIndex:
             if entry is None:
                 continue
             self._count(entry.item, entry.profile, -1)
+            posted = (entry.item.published, key)
             for term in entry.profile.terms:
                 posting = self._postings[term]
-                del posting[key]
+                posting.remove(posted)  # the oldest: found at once
                 if not posting:
                     del self._postings[term]
             if self._founders.get(entry.story_id) is entry:
@@ -700,8 +703,9 @@ class StoryIndex:
         heapq.heappush(self._by_time, (entry.item.published, key))
         if not counted:
             self._count(entry.item, entry.profile, +1)
+        posted = (entry.item.published, key)
         for term in entry.profile.terms:
-            self._postings.setdefault(term, {})[key] = None
+            bisect.insort(self._postings.setdefault(term, []), posted)
         self._stories.setdefault(entry.story_id, {})[key] = None
         if story_id_of(key) == entry.story_id:
             self._founders[entry.story_id] = entry
@@ -762,12 +766,14 @@ class _Scorer:
 
     def cosine_ceiling(self, other: _Profile) -> float:
         """At least the cosine of this item with ``other``, from ``other``'s profile alone."""
+        mine, ceilings, known = self.mine, other.ceilings, self.known_idf  # mine's IDFs are known
+        dot = sum(ceilings[k] * mine[k] * known[k] for k in mine.keys() & ceilings.keys())
+        if dot == 0.0:
+            return 0.0
         idf = self.idf
         floor = math.sqrt(sum((weight * idf(k)) ** 2 for k, weight in other.floors))
         if floor == 0.0:
             return math.inf
-        mine = self.mine
-        dot = sum(w * mine[k] * idf(k) for k, w in other.ceilings.items() if k in mine)
         return dot / (self.norm * floor) + 1e-9  # rounding must not rule out a tie
 
     def vector(self, entry: _Entry) -> dict[str, float]:

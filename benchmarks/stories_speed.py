@@ -101,7 +101,7 @@ def timed(run: Callable[[], object], rounds: int) -> float:
 class NaiveIndex(StoryIndex):
     """The same decisions without the inverted index: every item in the window is a candidate."""
 
-    def _candidates(self, item: StoryItem, profile: Any, scorer: Any) -> list[Any]:
+    def _candidates(self, item: StoryItem, scorer: Any) -> list[Any]:
         return [
             e
             for e in self._entries.values()
