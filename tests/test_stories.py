@@ -21,6 +21,7 @@ from aggregator.stories import (
     lead,
     story_id_of,
 )
+from aggregator.storykeys import COMMON, KICKER, NAMED, TEXT, TITLE, read_keys
 
 T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
@@ -424,3 +425,16 @@ def test_bounding_the_cosine_before_building_vectors_changes_no_decision(
     monkeypatch.setattr("aggregator.stories._Scorer.cosine_ceiling", lambda *_: float("inf"))
     assert cluster(items) == pruned
     assert sum(1 for a in pruned if a.joined) > 10  # the set does exercise joins
+
+
+def test_read_keys_flags_where_an_item_has_each_key_and_how_it_writes_it() -> None:
+    keys = read_keys(
+        "Kremlin: Bank chief quits after sanctions",
+        "The bank said on Monday that its chief, Ivanov, had resigned. Sanctions bit.",
+    )
+    assert keys.kicker == "kremlin"
+    assert keys.flags["kreml"] == KICKER  # capitalised where a clause starts: the window says
+    assert keys.flags["bank"] == TITLE | TEXT | COMMON  # "The bank" in running text
+    assert keys.flags["ivanov"] == TEXT | NAMED  # capitalised mid-sentence
+    assert keys.flags["sanct"] == TITLE | TEXT | COMMON
+    assert keys.surfaces["bank"] == "Bank"
