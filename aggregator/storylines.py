@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .models import Entry
 from .store import Store
-from .store.articles import StoryDecision
+from .store.articles import StoryDecision, StoryInput
 from .stories import StoryIndex, StoryItem
-from .text import html_to_text
+from .storykeys import TEXT_CHARS
 
 STORY_WINDOW = timedelta(hours=48)
 
@@ -30,22 +29,22 @@ class StoryBook:
 
     def assign(self, store: Store) -> int:
         """Decide the story of every article that has none yet; returns how many."""
-        new = store.articles_without_story()
+        new = store.articles_without_story(TEXT_CHARS)
         if not new:
             return 0
-        since = min(entry.published for entry in new) - self._window
+        since = min(article.published for article in new) - self._window
         self._catch_up(store, since)
         decided: list[StoryDecision] = []
-        for entry in sorted(new, key=lambda e: (e.published, e.article_id or "")):
-            assignment = self._index.add(story_item(entry))
-            self._known[assignment.key] = entry.published
+        for article in sorted(new, key=lambda a: (a.published, a.article_id)):
+            assignment = self._index.add(story_item(article))
+            self._known[assignment.key] = article.published
             decided.append(
                 StoryDecision(
                     article_id=assignment.key,
                     story_id=assignment.story_id,
                     joined=assignment.joined,
                     reasons=assignment.reasons,
-                    published=entry.published,
+                    published=article.published,
                 )
             )
         store.record_stories(decided)
@@ -60,16 +59,16 @@ class StoryBook:
             self._known = {a: p for a, p in self._known.items() if p >= since}
         if not missing:
             return
-        for entry, story_id in store.articles_with_story(missing):
-            self._index.restore(story_item(entry), story_id)
-            self._known[entry.article_id or ""] = entry.published
+        for article in store.articles_with_story(missing, TEXT_CHARS):
+            self._index.restore(story_item(article), article.story_id or "")
+            self._known[article.article_id] = article.published
 
 
-def story_item(entry: Entry) -> StoryItem:
+def story_item(article: StoryInput) -> StoryItem:
     return StoryItem(
-        key=entry.article_id or f"{entry.feed_url}\n{entry.entry_id}",
-        title=entry.title,
-        text=html_to_text(entry.summary) or html_to_text(entry.content),
-        published=entry.published,
-        source=entry.feed_url,
+        key=article.article_id,
+        title=article.title,
+        text=article.text,
+        published=article.published,
+        source=article.feed_url,
     )

@@ -31,7 +31,7 @@ from aggregator.models import (
 )
 from aggregator.store import articles, claims
 from aggregator.store import entries as entry_ops
-from aggregator.store.articles import StoryDecision
+from aggregator.store.articles import StoryDecision, StoryInput
 from aggregator.store.copy import copy_tables
 from aggregator.store.database import (
     display_url,
@@ -353,10 +353,10 @@ class Store:
         return None if oldest is None else as_utc(oldest)
 
     @storage_errors
-    def articles_without_story(self) -> list[Entry]:
-        """One entry per article that has no story yet (its first-seen entry)."""
+    def articles_without_story(self, text_chars: int) -> list[StoryInput]:
+        """What story decisions read of each article that has no story yet."""
         with self._engine.connect() as conn:
-            return articles.leads(conn, articles.without_story())
+            return articles.story_inputs_without_story(conn, text_chars)
 
     @storage_errors
     def story_ids_since(self, published_since: datetime) -> list[str]:
@@ -365,10 +365,10 @@ class Store:
             return articles.decided_since(conn, published_since)
 
     @storage_errors
-    def articles_with_story(self, article_ids: Sequence[str]) -> list[tuple[Entry, str]]:
-        """(lead entry, story id) of those articles."""
+    def articles_with_story(self, article_ids: Sequence[str], text_chars: int) -> list[StoryInput]:
+        """What story decisions read of those articles, with their stored story."""
         with self._engine.connect() as conn:
-            return articles.with_story(conn, article_ids)
+            return articles.story_inputs(conn, article_ids, text_chars)
 
     @storage_errors
     def record_stories(self, decided: Sequence[StoryDecision]) -> None:
