@@ -4,25 +4,38 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Replace ``path`` with ``data`` (temp file, fsync, rename).
+def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> bool:
+    """Replace ``path`` with ``data``, given whole or in pieces (temp file, fsync, rename).
 
     Returns False, touching nothing, when the file already holds exactly ``data``:
-    unchanged inputs must not even bump the mtime that HTTP caches key on.
+    unchanged inputs must not even bump the mtime that HTTP caches key on. Pieces are
+    written and compared with the old file as they come, so neither document is ever
+    held whole (a month's archive page is tens of MB).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
+    if isinstance(data, bytes):
+        try:
+            if path.read_bytes() == data:
+                return False
+        except FileNotFoundError:
+            pass
+        data = [data]
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
+        with os.fdopen(fd, "wb") as tmp, _open_or_none(path) as old:
+            same = old is not None
+            for piece in data:
+                tmp.write(piece)
+                same = same and old is not None and old.read(len(piece)) == piece
+            if same and old is not None and not old.read(1):
+                Path(tmp_name).unlink()
+                return False
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, 0o644)
@@ -32,6 +45,17 @@ def write_atomic(path: Path, data: bytes) -> bool:
         raise
     _fsync_directory(path.parent)
     return True
+
+
+@contextmanager
+def _open_or_none(path: Path) -> Iterator[BinaryIO | None]:
+    try:
+        old = path.open("rb")
+    except FileNotFoundError:
+        yield None
+        return
+    with old:
+        yield old
 
 
 def _fsync_directory(directory: Path) -> None:

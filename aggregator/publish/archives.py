@@ -17,7 +17,7 @@ from typing import Protocol
 
 from aggregator.config import SiteConfig, TopicRule
 from aggregator.models import Entry, Feed
-from aggregator.publish.atom import render_atom
+from aggregator.publish.atom import atom_pieces
 from aggregator.publish.history import (
     ARCHIVE_DIR,
     complete_months,
@@ -67,8 +67,8 @@ def write_archives(
         entries = history.entries_seen_between(month_start(month), month_start(next_month(month)))
         if entries:
             output = plan_archive(site, month, entries, earlier=paged, sealed=sealed)
-            data = render_atom(output, site=site, sources=sources, topics=topics)
-            written += write_file(output_dir, output.path, data)
+            pieces = atom_pieces(output, site=site, sources=sources, topics=topics)
+            written += write_file(output_dir, output.path, pieces)
             if not sealed:
                 write_file(output_dir, f"{ARCHIVE_DIR}/{_REFRESHED}", now.isoformat().encode())
         if entries or month in on_disk:

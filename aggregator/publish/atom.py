@@ -8,7 +8,7 @@ Nothing in the output depends on the clock or the run: unchanged inputs give the
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -50,25 +50,40 @@ def render_atom(
     topics: Sequence[TopicRule],
     chunk: int = RENDER_CHUNK,
 ) -> bytes:
-    """Pretty-printed UTF-8 Atom 1.0 for ``output``; the same inputs give the same bytes.
+    """Pretty-printed UTF-8 Atom 1.0 for ``output``; the same inputs give the same bytes."""
+    return b"".join(atom_pieces(output, site=site, sources=sources, topics=topics, chunk=chunk))
 
-    A long feed (a month's archive page) is rendered ``chunk`` entries at a time and the
-    pieces joined: the same bytes, without holding two XML trees of every entry at once.
+
+def atom_pieces(
+    output: OutputFeed,
+    *,
+    site: SiteConfig,
+    sources: Mapping[str, Feed],
+    topics: Sequence[TopicRule],
+    chunk: int = RENDER_CHUNK,
+) -> Iterator[bytes]:
+    """The bytes of :func:`render_atom`, in pieces of at most ``chunk`` entries.
+
+    Each piece is rendered as a document of its own and cut to its entries, when it is
+    asked for: a long feed (a month's archive page) can be written to a file without two
+    XML trees of every entry, or the whole document, ever being in memory.
     """
     labels = {t.id: t.title for t in topics}
     updated = feed_updated(output.entries)
     try:
         if len(output.entries) <= chunk:
-            return _render(output, site, labels, sources, updated)
-        head = tail = b""
-        body: list[bytes] = []
+            yield _render(output, site, labels, sources, updated)
+            return
+        tail = b""
         for start in range(0, len(output.entries), chunk):
             part = replace(output, entries=output.entries[start : start + chunk])
             document = _render(part, site, labels, sources, updated)
             first, last = document.index(b"\n  <entry") + 1, document.rindex(b"</feed>")
-            head, tail = head or document[:first], document[last:]
-            body.append(document[first:last])
-        return head + b"".join(body) + tail
+            if not start:
+                yield document[:first]
+            yield document[first:last]
+            tail = document[last:]
+        yield tail
     except (ValueError, TypeError, etree.LxmlError) as exc:
         raise RenderError(f"cannot render {output.path}: {exc}") from exc
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from aggregator.config import SiteConfig, TopicRule
@@ -41,8 +41,9 @@ def write_outputs(
     return changed + _remove_stale_topic_feeds(output_dir, outputs)
 
 
-def write_file(output_dir: Path, relative: str, data: bytes) -> list[Path]:
-    """Replace ``output_dir/relative`` atomically; ``[path]`` if its bytes changed."""
+def write_file(output_dir: Path, relative: str, data: bytes | Iterable[bytes]) -> list[Path]:
+    """Replace ``output_dir/relative`` atomically (``data`` whole or in pieces); ``[path]`` if
+    its bytes changed."""
     path = _target(output_dir, relative)
     try:
         return [path] if write_atomic(path, data) else []
