@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
-from mjml import mjml_to_html
 
 from .config import DigestConfig, SiteConfig
 from .errors import RenderError
@@ -389,6 +388,14 @@ def _template_location(tb: TracebackType | None) -> str | None:
             found = f"{filename}:{tb.tb_lineno}"
         tb = tb.tb_next
     return found
+
+
+def mjml_to_html(source: str) -> Any:
+    """mjml-python's converter, imported on first use: ~24 MB that a process which only
+    fetches and publishes never needs."""
+    from mjml import mjml_to_html as convert
+
+    return convert(source)
 
 
 def _mjml_to_html(source: str, name: str) -> str:

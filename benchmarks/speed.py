@@ -206,13 +206,62 @@ def round_main(argv: list[str]) -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--add", action="store_true", help="reader: add the feeds first")
     args = parser.parse_args(argv)
-    if args.client == "aggregator":
-        figures = aggregator_round(args.state)
-    else:
-        figures = reader_round(args.state, args.workers, args.add)
+    with _ChildPeaks() as children:
+        if args.client == "aggregator":
+            figures = aggregator_round(args.state)
+        else:
+            figures = reader_round(args.state, args.workers, args.add)
     figures["rss_mb"] = _peak_rss_mb(resource.RUSAGE_SELF)
-    figures["worker_rss_mb"] = _peak_rss_mb(resource.RUSAGE_CHILDREN)
+    figures["worker_rss_mb"] = children.largest_mb()
     print(json.dumps(figures))
+
+
+class _ChildPeaks:
+    """The peak RSS of each child process (the parse workers), sampled from /proc.
+
+    Not ``getrusage(RUSAGE_CHILDREN)``: a spawned child's ``ru_maxrss`` starts from this
+    process's RSS at the fork before its exec, so it reported the parent's size, not the
+    worker's. ``VmHWM`` is the child's own high-water mark; it only grows, so sampling it
+    every 50 ms until the child ends misses at most its last 50 ms.
+    """
+
+    def __init__(self) -> None:
+        self._peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def largest_mb(self) -> float:
+        return max(self._peaks.values(), default=0) / 1024
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            for pid in _children():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+                except OSError:
+                    continue  # ended meanwhile
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        kib = int(line.split()[1])
+                        self._peaks[pid] = max(self._peaks.get(pid, 0), kib)
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
 
 
 # ------------------------------------------------------------------ the orchestrating process

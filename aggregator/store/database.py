@@ -8,20 +8,22 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The newest migration in migrations/versions (a test checks it is Alembic's head): an
+# up-to-date database is recognised without importing Alembic.
+SCHEMA_HEAD = "0006"
 
 # An arbitrary constant: every aggregator process migrating the same PostgreSQL
 # database contends for this one advisory lock, so only one runs the upgrade.
@@ -96,20 +98,46 @@ def upgrade(engine: Engine) -> None:
     Checked with a plain read first: an up-to-date database is not write-locked just to
     find out, so read-only commands never wait behind a running daemon's writes.
     """
+    with engine.connect() as connection:
+        if _stored_revision(connection) == SCHEMA_HEAD:
+            return
+    # Alembic only when there is something to do: ~11 MB and a tenth of a second that every
+    # command paid for a check.
+    from alembic import command
+    from alembic.util import CommandError
+
+    config = _alembic_config()
+    try:
+        with write_transaction(engine) as connection:
+            if connection.dialect.name == "postgresql":
+                # Released at commit; a second process waits here, finds head, does nothing.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except CommandError as exc:
+        raise SchemaError(str(exc)) from exc
+
+
+class SchemaError(Exception):
+    """Alembic refused to migrate (a revision this version does not know, say); the store
+    turns it into a StorageError with :func:`explain_open_error`."""
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if revision is None else str(revision)
+
+
+def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.connect() as connection:
-        if MigrationContext.configure(connection).get_current_revision() == head:
-            return
-    with write_transaction(engine) as connection:
-        if connection.dialect.name == "postgresql":
-            # Released at commit; a second process waits here, then finds head and does nothing.
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-            )
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    return config
 
 
 def _ensure_sqlite_directory(url: URL) -> None:
@@ -211,7 +239,7 @@ def explain_open_error(exc: Exception) -> str:
             "or move the file away to start afresh"
         )
     if "Can't locate revision" in text:
-        newest = _newest_known_revision()
+        newest = newest_known_revision()
         return (
             "the database was upgraded by a newer version of aggregator (this version knows "
             f"schema revisions up to {newest}); upgrade aggregator, or use another database"
@@ -219,10 +247,11 @@ def explain_open_error(exc: Exception) -> str:
     return f"cannot open or migrate the database: {exc}"
 
 
-def _newest_known_revision() -> str:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return str(ScriptDirectory.from_config(config).get_current_head())
+def newest_known_revision() -> str:
+    """The head of the migration scripts, as Alembic reads them."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(_alembic_config()).get_current_head())
 
 
 def has_state(url: str) -> bool:

@@ -12,7 +12,6 @@ from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import alembic.util
 from sqlalchemy import Engine, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +33,7 @@ from aggregator.store import entries as entry_ops
 from aggregator.store.articles import StoryDecision, StoryInput
 from aggregator.store.copy import copy_tables
 from aggregator.store.database import (
+    SchemaError,
     display_url,
     explain_open_error,
     make_engine,
@@ -80,7 +80,7 @@ def open_store(url: str) -> Store:
     except StorageError:
         engine.dispose()
         raise
-    except (SQLAlchemyError, alembic.util.CommandError) as exc:
+    except (SQLAlchemyError, SchemaError) as exc:
         engine.dispose()
         raise StorageError(f"{shown}: {explain_open_error(exc)}") from exc
     return Store(url, engine)
