@@ -20,12 +20,13 @@ from typing import Any
 import httpx
 import jinja2
 
+from .analysis import Analysed, Classifier, analyse, classify_entry
 from .config import Config, DigestConfig, FeedConfig, load_config, require_digest
 from .errors import AggregatorError, FetchError, UnknownIdError
 from .explain import Explanation, explain
 from .health import FeedHealth, assess, plan_round
-from .ingest import FeedOutcome, FetchReport, classify_entry, ingest_result
-from .models import Clock, Feed, FetchRequest, FetchResult, ParsedFeed, utc_now
+from .ingest import Analyser, FeedOutcome, FetchReport, ingest_result
+from .models import Clock, Feed, FetchRequest, FetchResult, utc_now
 from .newsletter import DigestReport, DigestStatus, Newsletter
 from .parse_pool import ParsePool
 from .pipeline import stream_round
@@ -202,7 +203,7 @@ class Aggregator:
         on_fetched: Callable[[str], None] | None,
     ) -> list[FeedOutcome]:
         requests = [FetchRequest(f.request_url, f.etag, f.last_modified) for f in poll]
-        parse = self._parser()
+        analyse_feed = self._analyser()
 
         def handle(index: int, outcome: FetchResult | FetchError) -> FeedOutcome:
             feed = poll[index]
@@ -210,11 +211,10 @@ class Aggregator:
                 self._store,
                 by_url[feed.url],
                 outcome,
-                topics=self._topics,
+                analyse=analyse_feed,
                 stored=feed,
                 now=self._clock(),
                 min_interval=self._config.fetch.min_interval,
-                parse=parse,
             )
             if on_fetched is not None:
                 on_fetched(feed.url)
@@ -230,9 +230,18 @@ class Aggregator:
         )
         return outcomes
 
-    def _parser(self) -> Callable[[FetchResult], ParsedFeed]:
-        timeout = self._config.fetch.parse_timeout  # read per round: a reload applies it
-        return functools.partial(self._parse_pool.parse, deadline=timeout.total_seconds())
+    def _analyser(self) -> Analyser:
+        """Parse and classify in a parse worker, under the parse deadline; the rules and
+        the deadline are read per round, so a reload applies them."""
+        rules = tuple(self._config.topics)
+        deadline = self._config.fetch.parse_timeout.total_seconds()
+        pool = self._parse_pool
+
+        def analyse_in_worker(result: FetchResult, feed_topics: tuple[str, ...]) -> Analysed:
+            job = functools.partial(analyse, classifier=Classifier(rules, feed_topics))
+            return pool.run(job, result, deadline=deadline)
+
+        return analyse_in_worker
 
     # ------------------------------------------------------------ publish
 

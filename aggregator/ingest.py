@@ -1,24 +1,24 @@
 """Fetched bytes → parsed feed → topic assignments → store, one feed at a time.
 
 This is the I/O half of polling; the decisions it needs (when is a feed due next,
-which topics does an entry belong to) are pure functions in polling.py and topics.py.
+which topics does an entry belong to) are pure functions in polling.py and analysis.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from typing import Literal, Protocol
+from typing import Literal
 
+from .analysis import Analysed
 from .config import FeedConfig
 from .errors import FetchError, ParseError, StorageError
 from .health import HeldFeed, track_move
-from .models import Feed, FetchResult, ParsedFeed, TopicMatch, UpsertStats
-from .parse import parse_feed
+from .models import Feed, FetchResult, UpsertStats
 from .polling import (
     MIN_INTERVAL,
     adaptive_interval,
@@ -28,15 +28,15 @@ from .polling import (
     parse_retry_after,
 )
 from .store import Store
-from .topics import CompiledTopics, classify
 
 log = logging.getLogger(__name__)
 
 # Statuses by which a server asks us to come back later: its Retry-After binds us.
 _SLOW_DOWN = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE})
 
-# Bytes to a feed: parse_feed itself, or a worker pool's deadline-bounded parse_pool.parse.
-Parser = Callable[[FetchResult], ParsedFeed]
+# Bytes and the feed's topic hints to a parsed, classified feed: analysis.analyse itself,
+# or run in a worker pool under the parse deadline (ParsePool.run).
+Analyser = Callable[[FetchResult, tuple[str, ...]], Analysed]
 OutcomeState = Literal["changed", "unchanged", "not-modified", "failed"]
 
 
@@ -75,48 +75,15 @@ class FetchReport:
         return any(o.stats.changed for o in self.outcomes)
 
 
-class Classifiable(Protocol):
-    """What topic rules look at; both ParsedEntry and stored Entry have it."""
-
-    @property
-    def title(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def content(self) -> str: ...
-    @property
-    def categories(self) -> tuple[str, ...]: ...
-
-
-def classify_entry(
-    entry: Classifiable, topics: CompiledTopics, feed_topics: Sequence[str]
-) -> tuple[TopicMatch, ...]:
-    return classify(
-        topics,
-        title=entry.title,
-        summary=entry.summary,
-        content=entry.content,
-        categories=entry.categories,
-        feed_topics=feed_topics,
-    )
-
-
-def classify_entries(
-    parsed: ParsedFeed, topics: CompiledTopics, feed_topics: Sequence[str]
-) -> dict[str, tuple[TopicMatch, ...]]:
-    return {e.entry_id: classify_entry(e, topics, feed_topics) for e in parsed.entries}
-
-
 def ingest_result(
     store: Store,
     feed: FeedConfig,
     result: FetchResult | FetchError,
     *,
-    topics: CompiledTopics,
+    analyse: Analyser,
     stored: Feed,
     now: datetime,
     min_interval: timedelta = MIN_INTERVAL,
-    parse: Parser = parse_feed,
 ) -> FeedOutcome:
     """Store one fetch outcome; a broken feed is recorded as a failure, never raised."""
     if isinstance(result, FetchError):
@@ -125,14 +92,7 @@ def ingest_result(
         )
     try:
         return _store_fetched(
-            store,
-            feed,
-            result,
-            topics=topics,
-            stored=stored,
-            now=now,
-            min_interval=min_interval,
-            parse=parse,
+            store, feed, result, analyse=analyse, stored=stored, now=now, min_interval=min_interval
         )
     except (ParseError, StorageError) as exc:
         # One feed's failure must not stop the others; a dead database fails again just below.
@@ -148,17 +108,16 @@ def _store_fetched(
     feed: FeedConfig,
     result: FetchResult,
     *,
-    topics: CompiledTopics,
+    analyse: Analyser,
     stored: Feed,
     now: datetime,
     min_interval: timedelta = MIN_INTERVAL,
-    parse: Parser = parse_feed,
 ) -> FeedOutcome:
     body_hash = _body_hash(result)
     # A server that ignores conditional requests but sends the same bytes changed nothing.
     unchanged = result.not_modified or body_hash == stored.content_hash
-    parsed = None if unchanged else parse(result)
-    assignments = classify_entries(parsed, topics, feed.topics) if parsed else {}
+    analysed = None if unchanged else analyse(result, feed.topics)
+    parsed = analysed.parsed if analysed else None
     interval = feed.interval
     if feed.adaptive:
         interval = adaptive_interval(interval, store.items_per_day(feed.url, now))
@@ -175,7 +134,7 @@ def _store_fetched(
         feed.url,
         result,
         parsed,
-        assignments,
+        analysed.topics if analysed else {},
         next_due_at=due,
         now=now,
         move=track_move(stored, result, now),
@@ -198,7 +157,6 @@ def _record_failure(
     stored: Feed,
     now: datetime,
     min_interval: timedelta = MIN_INTERVAL,
-    parse: Parser = parse_feed,
 ) -> FeedOutcome:
     message = f"storage: {error}" if isinstance(error, StorageError) else str(error)
     header = error.retry_after if isinstance(error, FetchError) else None

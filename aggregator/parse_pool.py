@@ -21,12 +21,13 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 from .errors import ParseError
 from .models import FetchResult, ParsedFeed
@@ -48,14 +49,15 @@ _ORPHAN_GRACE = 30.0
 
 StartMethod = Literal["spawn", "forkserver"]
 
-# What a worker sends back: the parsed feed, a ParseError's message, or an unexpected
+# What a worker sends back: the job's result, a ParseError's message, or an unexpected
 # exception (a bug in parse.py) as "Type: message" plus its traceback.
 _Reply = (
-    tuple[Literal["ok"], ParsedFeed]
-    | tuple[Literal["error"], str]
-    | tuple[Literal["bug"], str, str]
+    tuple[Literal["ok"], object] | tuple[Literal["error"], str] | tuple[Literal["bug"], str, str]
 )
 _READY = "ready"
+
+T = TypeVar("T")
+Job = Callable[[FetchResult], T]  # what a worker runs: parse_feed, or analysis.analyse
 
 
 class _WorkerLost(Exception):
@@ -95,10 +97,10 @@ class _Worker:
             raise _WorkerLost("the parse worker sent an unexpected greeting")
         self._ready = True
 
-    def call(self, result: FetchResult, deadline: float) -> _Reply:
-        """Send one parse and wait for its reply; ``TimeoutError`` past the deadline."""
+    def call(self, job: Job[object], result: FetchResult, deadline: float) -> _Reply:
+        """Send one job and wait for its reply; ``TimeoutError`` past the deadline."""
         try:
-            self._conn.send((result, deadline))
+            self._conn.send((job, result, deadline))
         except (OSError, ValueError) as exc:
             raise _WorkerLost(f"could not reach the parse worker ({exc})") from exc
         reply = self._receive(deadline)
@@ -184,17 +186,27 @@ class ParsePool:
         self, result: FetchResult, *, deadline: float | None = DEFAULT_PARSE_DEADLINE
     ) -> ParsedFeed:
         """``parse_feed(result)`` in a worker; ParseError if it fails or takes too long."""
+        return self.run(parse_feed, result, deadline=deadline)
+
+    def run(
+        self, job: Job[T], result: FetchResult, *, deadline: float | None = DEFAULT_PARSE_DEADLINE
+    ) -> T:
+        """``job(result)`` in a worker; ParseError if it fails or takes too long.
+
+        ``job`` is pickled to the worker with each call: a module-level function, or a
+        ``functools.partial`` of one with small picklable arguments.
+        """
         if self._closed:
             raise RuntimeError("this ParsePool is closed")
         if deadline is None or self._workers == 0:
-            return parse_feed(result)
+            return job(result)
         if deadline <= 0:
             raise ValueError(f"deadline must be positive, not {deadline}")
         worker = self._idle.get()
         keep: _Worker | None = None
         try:
             worker = self._ready_worker(worker, result.url)
-            reply = self._call(worker, result, deadline)
+            reply = self._call(worker, job, result, deadline)
             # After an unexpected exception its state is unknown (a MemoryError, say).
             keep = None if reply[0] == "bug" else worker
         finally:
@@ -204,7 +216,7 @@ class ParsePool:
             if keep is None:
                 self._forget(worker)
             self._idle.put(keep)
-        return _outcome(result.url, reply)
+        return cast(T, _outcome(result.url, reply))
 
     def close(self) -> None:
         """Stop every worker, including any in the middle of a parse. Idempotent."""
@@ -241,10 +253,12 @@ class ParsePool:
             raise ParseError(url, f"no parse worker: {reason}") from None
         return worker
 
-    def _call(self, worker: _Worker, result: FetchResult, deadline: float) -> _Reply:
+    def _call(
+        self, worker: _Worker, job: Job[object], result: FetchResult, deadline: float
+    ) -> _Reply:
         started = time.monotonic()
         try:
-            return worker.call(_picklable(result), deadline)
+            return worker.call(job, _picklable(result), deadline)
         except TimeoutError:
             message = (
                 f"parsing took longer than {deadline:g} s and was abandoned; "
@@ -284,7 +298,7 @@ class ParsePool:
 # ---------------------------------------------------------------- helpers
 
 
-def _outcome(url: str, reply: _Reply) -> ParsedFeed:
+def _outcome(url: str, reply: _Reply) -> object:
     if reply[0] == "ok":
         return reply[1]
     if reply[0] == "error":
@@ -320,7 +334,8 @@ def _error_message(exc: ParseError) -> str:
 
 
 def _serve(conn: Connection) -> None:
-    """Parse each (FetchResult, deadline) received until the pool closes its end of the pipe."""
+    """Run each (job, FetchResult, deadline) received until the pool closes its end of the
+    pipe."""
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -330,21 +345,21 @@ def _serve(conn: Connection) -> None:
     with open(os.devnull, "w") as void:
         while True:
             try:
-                result, deadline = conn.recv()
+                job, result, deadline = conn.recv()
             except (EOFError, OSError):
                 return  # the pool closed, or its process is gone
             # The parent kills a parse at its deadline. Should the parent be gone (killed, so
             # close() never ran), this C watchdog still ends the process soon after: a thread
             # of ours could not, as a parse can hold the GIL for minutes.
             faulthandler.dump_traceback_later(deadline + _ORPHAN_GRACE, exit=True, file=void)
-            reply = _answer(result)
+            reply = _answer(job, result)
             faulthandler.cancel_dump_traceback_later()
             conn.send(reply)
 
 
-def _answer(result: FetchResult) -> _Reply:
+def _answer(job: Job[object], result: FetchResult) -> _Reply:
     try:
-        return ("ok", parse_feed(result))
+        return ("ok", job(result))
     except ParseError as exc:
         return ("error", _error_message(exc))
     except Exception as exc:

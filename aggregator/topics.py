@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from aggregator.config import TopicRule
 from aggregator.models import TopicMatch
+from aggregator.settings import TopicRule
 from aggregator.text import html_to_text, one_line
 
 MAX_REASONS = 5

@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aggregator.analysis import classify_entry  # noqa: E402
 from aggregator.config import load_config  # noqa: E402
-from aggregator.ingest import classify_entry  # noqa: E402
 from aggregator.models import Entry  # noqa: E402
 from aggregator.stories import StoryItem, cluster  # noqa: E402
 from aggregator.text import html_to_text  # noqa: E402

@@ -15,11 +15,12 @@ rounds, ``--repeat`` times each, printing medians:
 For aggregator a round is ``fetch(all_feeds=True)`` then ``publish()`` through the façade
 (``fetch.concurrency``/``per_host`` from the options; ``min_interval`` does not matter with
 ``all_feeds``). Its stages are the summed time spent in a few stable entry points, wrapped
-in the round's process only: parse (``ParsePool.parse``, waiting on the worker processes),
-classify (``ingest.classify_entries``), store (``Store.record_success``/``record_failure``),
-stories (``StoryBook.assign``, after the fetches) and publish; parse, classify and store run
-on the round's handler threads while fetches go on, so they may add up to more than the
-"fetch wall". CPU seconds are given for the main process and for the parse workers.
+in the round's process only: parse (``ParsePool.run``, waiting on the worker processes,
+which parse each body and classify its entries), store (``Store.record_success``/
+``record_failure``), stories (``StoryBook.assign``, after the fetches) and publish; parse
+and store run on the round's handler threads while fetches go on, so they may add up to
+more than the "fetch wall". CPU seconds are given for the main process and for the parse
+workers.
 
 For reader (lemon24/reader) a round is ``update_feeds(scheduled=False, workers=N)``; reader
 has no publish step, so compare its time with our fetch column too. It runs in its own
@@ -71,7 +72,7 @@ DEFAULT_VENV = (
 READER_REQUIREMENT = "reader>=3.12"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 STAGES = (
-    "fetch wall", "parse", "classify", "store", "stories", "publish", "cpu main", "cpu workers"
+    "fetch wall", "parse", "store", "stories", "publish", "cpu main", "cpu workers"
 )  # fmt: skip
 
 
@@ -133,18 +134,16 @@ def _cpu_seconds(who: int) -> float:
 def aggregator_round(state: Path) -> dict[str, Any]:
     """One ``fetch --all`` + ``publish`` on the feeds.yaml in ``state``.
 
-    Stages are the summed time spent in a few stable entry points; parse, classify and
-    store run on the round's handler threads while fetches go on, so their sum may exceed
-    the wall time and "fetch wall" is the round's fetch phase as a whole."""
+    Stages are the summed time spent in a few stable entry points; parse (and classify,
+    in the same worker call) and store run on the round's handler threads while fetches go
+    on, so their sum may exceed the wall time; "fetch wall" is the fetch phase as a whole."""
     import aggregator.app
-    import aggregator.ingest
     import aggregator.parse_pool
     import aggregator.store.store
     import aggregator.storylines
 
     stages: dict[str, float] = {}
-    _wrap_timed(aggregator.parse_pool.ParsePool, "parse", stages, "parse")
-    _wrap_timed(aggregator.ingest, "classify_entries", stages, "classify")
+    _wrap_timed(aggregator.parse_pool.ParsePool, "run", stages, "parse")
     _wrap_timed(aggregator.store.store.Store, "record_success", stages, "store")
     _wrap_timed(aggregator.store.store.Store, "record_failure", stages, "store")
     _wrap_timed(aggregator.storylines.StoryBook, "assign", stages, "stories")
@@ -426,8 +425,9 @@ def print_tables(
     _table(header, rows)
     print("(ours s = fetch(all_feeds=True) + publish(); reader s = update_feeds; medians)")
     print()
-    print("our stages, median s (parse, classify, store: summed over the handler threads,")
-    print("which work while the fetches go on; cpu workers: the parse worker processes)")
+    print("our stages, median s (parse: parse and classify in the workers; parse, store:")
+    print("summed over the handler threads, which work while the fetches go on; cpu workers:")
+    print("the parse worker processes)")
     rows = [[name] + [f"{_stage(ours[name], stage):.2f}" for stage in STAGES] for name in ROUNDS]
     _table(["round", *STAGES], rows)
     print()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -16,10 +17,12 @@ from typing import Any
 
 import pytest
 
+from aggregator.analysis import Classifier, analyse
 from aggregator.errors import ParseError
 from aggregator.models import FetchResult
 from aggregator.parse import parse_feed
 from aggregator.parse_pool import ParsePool
+from aggregator.settings import TopicRule
 
 URL = "https://example.org/feed.xml"
 FEED = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -100,6 +103,26 @@ def test_bad_arguments_are_refused() -> None:
 def test_worker_parses_the_same_as_in_process(pool: ParsePool) -> None:
     assert pool.parse(fetched(FEED), deadline=10) == parse_feed(fetched(FEED))
     assert len(pool.pids) == 1
+
+
+def test_a_worker_parses_and_classifies_in_one_call(pool: ParsePool) -> None:
+    rules = (
+        TopicRule("greetings", "Greetings", keywords=("hello",), threshold=2),
+        TopicRule("firsts", "Firsts", keywords=("first",)),
+    )
+    job = functools.partial(analyse, classifier=Classifier(rules, feed_topics=("firsts",)))
+    analysed = pool.run(job, fetched(FEED), deadline=BOUNDED)
+    assert analysed == analyse(fetched(FEED), Classifier(rules, ("firsts",)))
+    assert analysed.parsed == parse_feed(fetched(FEED))
+    topics = {entry_id: [m.topic_id for m in found] for entry_id, found in analysed.topics.items()}
+    # "Hello" in the first summary scores 2 points; every item has the feed's hint.
+    assert topics == {"one": ["greetings", "firsts"], "https://example.org/two": ["firsts"]}
+
+
+def test_a_broken_body_fails_its_analysis_like_its_parse(pool: ParsePool) -> None:
+    job = functools.partial(analyse, classifier=Classifier(()))
+    with pytest.raises(ParseError, match=r"example\.org/feed\.xml"):
+        pool.run(job, fetched(b"<html><body>not a feed</body></html>"), deadline=BOUNDED)
 
 
 @pytest.mark.slow

@@ -23,10 +23,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
+from aggregator.analysis import classify_entry
 from aggregator.app import make_aggregator
 from aggregator.cli import cli
 from aggregator.config import TopicRule
-from aggregator.ingest import classify_entry
 from aggregator.models import Entry, Feed, TopicMatch
 from aggregator.pipeline import DEFAULT_BACKLOG
 from aggregator.store import open_store
