@@ -8,6 +8,7 @@ a ``ParseError`` saying so, a fresh worker takes the slot and the round goes on.
 Workers are started lazily (importing feedparser and lxml in a new interpreter takes a
 few tenths of a second) and reused across calls. Each worker serves one call at a time:
 idle workers wait in a queue, so ``parse`` may be called from several threads at once.
+``run`` takes the job as well (the round's is ``analysis.analyse``: parse, then classify).
 """
 
 from __future__ import annotations
