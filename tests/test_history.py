@@ -125,3 +125,31 @@ def test_the_current_months_page_is_refreshed_at_most_hourly(
         clock.advance(timedelta(hours=1))
         app.publish()
         assert sorted(titles(page)) == ["Kyiv item 0", "Kyiv item 1"]
+
+
+def test_a_page_planned_without_bodies_carries_every_entry_whole(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    # The month is planned from entries without summary or content, and each piece of the
+    # page loads its own: the page's entries must be the live feed's, bodies and all.
+    stamp = JAN.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    items = [Item(f"i{n}", f"Kyiv item {n}", f"<p>Body of item {n}</p>", stamp) for n in range(7)]
+    httpserver.expect_request("/f.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    config = write_config(
+        tmp_path, f"database: sqlite:///state/h.db\nfeeds:\n  - {httpserver.url_for('/f.xml')}\n"
+    )
+    with make_aggregator(config, clock=FakeClock(JAN)) as app:
+        app.fetch(all_feeds=True)
+        app.publish()
+    out = tmp_path / "output"
+
+    def entries(path: Path) -> dict[str, bytes]:
+        root = etree.parse(str(path)).getroot()
+        return {e.findtext(f"{ATOM}id") or "": etree.tostring(e) for e in root.iter(f"{ATOM}entry")}
+
+    page, live = entries(out / "archive" / "2026-01.atom"), entries(out / "feed.atom")
+    assert len(page) == 7
+    assert page == live
+    assert all(b"Body of item" in entry for entry in page.values())

@@ -39,7 +39,10 @@ class History(Protocol):
     """What the archives read from the store."""
 
     def oldest_first_seen(self) -> datetime | None: ...
-    def entries_seen_between(self, start: datetime, end: datetime) -> list[Entry]: ...
+    def entries_seen_between(
+        self, start: datetime, end: datetime, *, bodies: bool = True
+    ) -> list[Entry]: ...
+    def with_bodies(self, loaded: Sequence[Entry]) -> list[Entry]: ...
 
 
 def write_archives(
@@ -64,10 +67,15 @@ def write_archives(
         if (sealed and is_sealed(page)) or (not sealed and _fresh(folder, page, now)):
             paged.append(month)
             continue
-        entries = history.entries_seen_between(month_start(month), month_start(next_month(month)))
+        # Planned without bodies; each piece of the page loads its own (a month of bodies is
+        # the one publish cost that grows with the number of stored entries).
+        start, end = month_start(month), month_start(next_month(month))
+        entries = history.entries_seen_between(start, end, bodies=False)
         if entries:
             output = plan_archive(site, month, entries, earlier=paged, sealed=sealed)
-            pieces = atom_pieces(output, site=site, sources=sources, topics=topics)
+            pieces = atom_pieces(
+                output, site=site, sources=sources, topics=topics, fill=history.with_bodies
+            )
             written += write_file(output_dir, output.path, pieces)
             if not sealed:
                 write_file(output_dir, f"{ARCHIVE_DIR}/{_REFRESHED}", now.isoformat().encode())

@@ -8,7 +8,7 @@ Nothing in the output depends on the clock or the run: unchanged inputs give the
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -61,22 +61,24 @@ def atom_pieces(
     sources: Mapping[str, Feed],
     topics: Sequence[TopicRule],
     chunk: int = RENDER_CHUNK,
+    fill: Callable[[Sequence[Entry]], Sequence[Entry]] | None = None,
 ) -> Iterator[bytes]:
     """The bytes of :func:`render_atom`, in pieces of at most ``chunk`` entries.
 
     Each piece is rendered as a document of its own and cut to its entries, when it is
     asked for: a long feed (a month's archive page) can be written to a file without two
-    XML trees of every entry, or the whole document, ever being in memory.
+    XML trees of every entry, or the whole document, ever being in memory. ``fill`` gives
+    each piece's entries their bodies, for entries planned without them.
     """
     labels = {t.id: t.title for t in topics}
     updated = feed_updated(output.entries)
     try:
         if len(output.entries) <= chunk:
-            yield _render(output, site, labels, sources, updated)
+            yield _render(_filled(output, output.entries, fill), site, labels, sources, updated)
             return
         tail = b""
         for start in range(0, len(output.entries), chunk):
-            part = replace(output, entries=output.entries[start : start + chunk])
+            part = _filled(output, output.entries[start : start + chunk], fill)
             document = _render(part, site, labels, sources, updated)
             first, last = document.index(b"\n  <entry") + 1, document.rindex(b"</feed>")
             if not start:
@@ -86,6 +88,14 @@ def atom_pieces(
         yield tail
     except (ValueError, TypeError, etree.LxmlError) as exc:
         raise RenderError(f"cannot render {output.path}: {exc}") from exc
+
+
+def _filled(
+    output: OutputFeed,
+    entries: Sequence[Entry],
+    fill: Callable[[Sequence[Entry]], Sequence[Entry]] | None,
+) -> OutputFeed:
+    return replace(output, entries=tuple(fill(entries) if fill else entries))
 
 
 def _render(

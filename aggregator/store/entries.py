@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Select, bindparam, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -244,10 +244,34 @@ NEWEST_FIRST = (
 )
 
 
-def entry_select(*conditions: ColumnElement[bool]) -> Select[Any]:
+def entry_select(*conditions: ColumnElement[bool], bodies: bool = True) -> Select[Any]:
+    """Entries with their feed's title; ``bodies=False`` leaves summary and content empty
+    (see :func:`load_bodies`), for planning over many entries without holding every body."""
     feed_title = func.coalesce(feeds.c.config_title, feeds.c.own_title).label("feed_title")
-    query = select(entries, feed_title).join(feeds, feeds.c.url == entries.c.feed_url)
+    columns: list[Any] = [entries]
+    if not bodies:
+        columns = [c for c in entries.c if c.name not in _BODIES]
+        columns += [literal("").label(name) for name in _BODIES]
+    query = select(*columns, feed_title).join(feeds, feeds.c.url == entries.c.feed_url)
     return query.where(*conditions) if conditions else query
+
+
+_BODIES = ("summary", "content")
+
+
+def load_bodies(
+    conn: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(summary, content) of each (feed URL, entry id)."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    key_columns = tuple_(entries.c.feed_url, entries.c.entry_id)
+    for part in chunks(keys):
+        query = select(
+            entries.c.feed_url, entries.c.entry_id, entries.c.summary, entries.c.content
+        ).where(key_columns.in_(list(part)))
+        for row in conn.execute(query):
+            found[(row.feed_url, row.entry_id)] = (row.summary, row.content)
+    return found
 
 
 def load_entries(conn: Connection, query: Select[Any]) -> list[Entry]:

@@ -338,13 +338,27 @@ class Store:
             return entry_ops.load_entries(conn, query)
 
     @storage_errors
-    def entries_seen_between(self, start: datetime, end: datetime) -> list[Entry]:
-        """Entries first seen in [start, end), newest first."""
+    def entries_seen_between(
+        self, start: datetime, end: datetime, *, bodies: bool = True
+    ) -> list[Entry]:
+        """Entries first seen in [start, end), newest first; without their summary and
+        content unless ``bodies`` (:meth:`with_bodies` adds them to a few at a time)."""
         query = entry_ops.entry_select(
-            entries.c.first_seen_at >= start, entries.c.first_seen_at < end
+            entries.c.first_seen_at >= start, entries.c.first_seen_at < end, bodies=bodies
         ).order_by(*entry_ops.NEWEST_FIRST)
         with self._engine.connect() as conn:
             return entry_ops.load_entries(conn, query)
+
+    @storage_errors
+    def with_bodies(self, loaded: Sequence[Entry]) -> list[Entry]:
+        """``loaded`` with the summary and content stored for each."""
+        keys = [(e.feed_url, e.entry_id) for e in loaded]
+        with self._engine.connect() as conn:
+            found = entry_ops.load_bodies(conn, keys)
+        return [
+            replace(e, summary=found[key][0], content=found[key][1]) if key in found else e
+            for e, key in zip(loaded, keys, strict=True)
+        ]
 
     @storage_errors
     def oldest_first_seen(self) -> datetime | None:
