@@ -246,8 +246,11 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def restore(self, item: StoryItem, story_id: str) -> None:
+    def restore(self, item: StoryItem, story_id: str, keys: ItemKeys | None = None) -> None:
         """Re-register a stored assignment (after a restart) without deciding anything.
+
+        ``keys`` are the item's :func:`~aggregator.storykeys.read_keys`, when stored: then
+        its text is not read again.
 
         Restore every stored item published within ``window`` of the newest one, in any
         order; older ones are accepted and dropped. A story takes new items only while its
@@ -257,16 +260,19 @@ class StoryIndex:
         if item.key in self._entries:
             return
         self._advance(item.published)
-        profile = _profile(read_keys(item.title, item.text))
+        profile = _profile(keys if keys is not None else read_keys(item.title, item.text))
         self._register(_Entry(_textless(item), profile, story_id, None, ()))
         self._evict()
 
-    def add(self, item: StoryItem) -> StoryAssignment:
-        """Decide which story ``item`` belongs to, register it, and say why."""
+    def add(self, item: StoryItem, keys: ItemKeys | None = None) -> StoryAssignment:
+        """Decide which story ``item`` belongs to, register it, and say why.
+
+        ``keys``: the item's ``read_keys(item.title, item.text)``, if the caller has them.
+        """
         known = self._entries.get(item.key)
         if known is not None:
             return StoryAssignment(item.key, known.story_id, known.joined, known.reasons)
-        keys = read_keys(item.title, item.text)
+        keys = keys if keys is not None else read_keys(item.title, item.text)
         profile = _profile(keys)
         self._advance(item.published)
         self._evict()

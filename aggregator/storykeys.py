@@ -25,6 +25,7 @@ object per flag value instead of an object per key and item.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -33,12 +34,15 @@ from functools import lru_cache
 
 __all__ = [
     "COMMON",
+    "KEYS_VERSION",
     "KICKER",
     "NAMED",
     "TEXT",
     "TEXT_CHARS",
     "TITLE",
     "ItemKeys",
+    "decode_keys",
+    "encode_keys",
     "read_keys",
 ]
 
@@ -58,6 +62,27 @@ class ItemKeys:
     flags: Mapping[str, int]  # key → flags, in the order the item first has them
     surfaces: Mapping[str, str]  # key → the word as the item first wrote it
     kicker: str  # the title's label before a colon, normalised; "" when there is none
+
+
+# Bump whenever read_keys would read any item differently: keys stored by another version
+# are then read again from the text instead of being restored.
+KEYS_VERSION = 1
+
+
+def encode_keys(keys: ItemKeys) -> str:
+    """The keys and flags as compact JSON, for storing (no surfaces: only deciding uses them)."""
+    return json.dumps([keys.kicker, keys.flags], ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_keys(encoded: str) -> ItemKeys:
+    """What :func:`encode_keys` stored; ValueError if it is not that."""
+    try:
+        kicker, flags = json.loads(encoded)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not stored story keys: {encoded[:40]!r}") from exc
+    if not isinstance(kicker, str) or not isinstance(flags, dict):
+        raise ValueError(f"not stored story keys: {encoded[:40]!r}")
+    return ItemKeys(flags, {}, kicker)
 
 
 def read_keys(title: str, text: str) -> ItemKeys:

@@ -4,17 +4,22 @@ Stored decisions are final: a story id never changes and a late arrival never re
 story. Before new articles are decided, the window's stored decisions are in the index
 (restored, in any order: the index rebuilds the same state); the new ones are then added in
 (published, article id) order. A ``StoryBook`` keeps its index between fetches, so a daemon
-restores only what another process decided meanwhile, not the whole window every time.
+restores only what another process decided meanwhile, not the whole window every time. Each
+decision is stored with the keys the article was compared on, so a restore reads those
+rather than the article's text (unless the rules that read keys changed since).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from .store import Store
 from .store.articles import StoryDecision, StoryInput
 from .stories import StoryIndex, StoryItem
-from .storykeys import TEXT_CHARS
+from .storykeys import KEYS_VERSION, TEXT_CHARS, ItemKeys, decode_keys, encode_keys, read_keys
+
+log = logging.getLogger(__name__)
 
 STORY_WINDOW = timedelta(hours=48)
 
@@ -36,7 +41,8 @@ class StoryBook:
         self._catch_up(store, since)
         decided: list[StoryDecision] = []
         for article in sorted(new, key=lambda a: (a.published, a.article_id)):
-            assignment = self._index.add(story_item(article))
+            keys = read_keys(article.title, article.text)
+            assignment = self._index.add(story_item(article), keys)
             self._known[assignment.key] = article.published
             decided.append(
                 StoryDecision(
@@ -45,6 +51,8 @@ class StoryBook:
                     joined=assignment.joined,
                     reasons=assignment.reasons,
                     published=article.published,
+                    story_keys=encode_keys(keys),
+                    keys_version=KEYS_VERSION,
                 )
             )
         store.record_stories(decided)
@@ -59,9 +67,21 @@ class StoryBook:
             self._known = {a: p for a, p in self._known.items() if p >= since}
         if not missing:
             return
-        for article in store.articles_with_story(missing, TEXT_CHARS):
-            self._index.restore(story_item(article), article.story_id or "")
+        for article in store.articles_with_story(missing, TEXT_CHARS, KEYS_VERSION):
+            keys = _stored_keys(article)
+            self._index.restore(story_item(article), article.story_id or "", keys)
             self._known[article.article_id] = article.published
+
+
+def _stored_keys(article: StoryInput) -> ItemKeys | None:
+    """The keys stored with the article's decision; None (read its text) if there are none."""
+    if article.keys is None:
+        return None
+    try:
+        return decode_keys(article.keys)
+    except ValueError:
+        log.warning("story keys of %s are unreadable; reading its title", article.article_id)
+        return None
 
 
 def story_item(article: StoryInput) -> StoryItem:

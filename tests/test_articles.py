@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from sqlalchemy import create_engine, text
 
 from aggregator.app import Aggregator, make_aggregator
 from aggregator.config import check_config
@@ -268,3 +269,40 @@ def test_a_story_outlives_a_restart_and_a_later_report_joins_it(
     assert before.story_id == after.story_id == joined.story_id
     assert joined.joined is not None
     assert joined.joined.entry_id == first.guid
+
+
+@pytest.mark.parametrize("stored_version_matches", [True, False])
+def test_a_restart_restores_the_window_from_the_stored_keys(
+    tmp_path: Path, clock: FakeClock, database_url: str, stored_version_matches: bool
+) -> None:
+    first = Item(
+        "https://a.example/1",
+        "Kyiv: Ukraine withdraws troops from Avdiivka after months of fighting",
+        pub_date="Thu, 26 Nov 2026 04:00:00 GMT",
+    )
+    second = Item(
+        "https://b.example/2",
+        "Kyiv confirms Ukraine pulled troops out of Avdiivka as Russian forces advance",
+        pub_date="Thu, 26 Nov 2026 06:00:00 GMT",
+    )
+    write_feed(tmp_path / "a.xml", first)
+    cfg = config(tmp_path, 1, {"a.xml": "Alpha", "b.xml": "Beta"})
+    write_feed(tmp_path / "b.xml", Item("b0", "Weather in Lisbon", pub_date=second.pub_date))
+    with make_aggregator(cfg, clock=clock) as agg:
+        cycle(agg, clock)
+    # The stored text of the first report no longer says what it was compared on: only its
+    # stored keys can tie the second report to it after the restart.
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE entries SET title = 'Lisbon', summary = '' WHERE entry_id = :id"),
+            {"id": first.guid},
+        )
+        if not stored_version_matches:  # keys read by other rules: the text is read instead
+            conn.execute(text("UPDATE article_stories SET keys_version = keys_version + 1"))
+    engine.dispose()
+    write_feed(tmp_path / "b.xml", second)
+    with make_aggregator(cfg, clock=clock) as agg:
+        cycle(agg, clock)
+        [joined] = agg.explain(second.guid)
+    assert (joined.joined is not None) == stored_version_matches

@@ -21,7 +21,16 @@ from aggregator.stories import (
     lead,
     story_id_of,
 )
-from aggregator.storykeys import COMMON, KICKER, NAMED, TEXT, TITLE, read_keys
+from aggregator.storykeys import (
+    COMMON,
+    KICKER,
+    NAMED,
+    TEXT,
+    TITLE,
+    decode_keys,
+    encode_keys,
+    read_keys,
+)
 
 T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
@@ -438,3 +447,13 @@ def test_read_keys_flags_where_an_item_has_each_key_and_how_it_writes_it() -> No
     assert keys.flags["ivanov"] == TEXT | NAMED  # capitalised mid-sentence
     assert keys.flags["sanct"] == TITLE | TEXT | COMMON
     assert keys.surfaces["bank"] == "Bank"
+
+
+def test_stored_keys_read_back_as_they_were_in_the_same_order() -> None:
+    keys = read_keys("Авдіївка: ЗСУ відходять", "Syrskyi said troops left Avdiivka overnight.")
+    again = decode_keys(encode_keys(keys))
+    assert list(again.flags.items()) == list(keys.flags.items())  # order: the same float sums
+    assert again.kicker == keys.kicker
+    for broken in ("", "[1, 2]", '{"a": 1}', "not json"):
+        with pytest.raises(ValueError, match="not stored story keys"):
+            decode_keys(broken)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, case, delete, false, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -80,6 +80,8 @@ class StoryDecision:
     joined: str | None
     reasons: tuple[str, ...]
     published: datetime
+    story_keys: str | None = None  # the keys it was compared on, encoded
+    keys_version: int | None = None  # of the rules that read them
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,10 @@ class StoryInput:
     article_id: str
     feed_url: str
     title: str
-    text: str  # the start of the summary's text, else of the content's
+    text: str  # the start of the summary's text, else of the content's; "" with keys
     published: datetime
     story_id: str | None
+    keys: str | None = None  # its stored story keys, when of the version asked for
 
 
 # Enough HTML for any text_chars a caller asks for but the most markup-heavy bodies: stories
@@ -101,52 +104,68 @@ STORY_HTML_CHARS = 8000
 
 
 def story_inputs_without_story(conn: Connection, text_chars: int) -> list[StoryInput]:
-    """One input per article that has no story yet."""
-    decided = select(article_stories.c.article_id).where(
-        article_stories.c.article_id == entries.c.article_id
-    )
-    return _story_inputs(conn, text_chars, entries.c.article_id.is_not(None), ~decided.exists())
+    """One input per article that has no story yet (no decision row in the outer join)."""
+    no_decision = article_stories.c.article_id.is_(None)
+    return _story_inputs(conn, text_chars, entries.c.article_id.is_not(None), no_decision)
 
 
-def story_inputs(conn: Connection, article_ids: Sequence[str], text_chars: int) -> list[StoryInput]:
-    """One input per article of those whose story is decided."""
+def story_inputs(
+    conn: Connection, article_ids: Sequence[str], text_chars: int, keys_version: int
+) -> list[StoryInput]:
+    """One input per article of those whose story is decided: its stored keys if they are
+    of ``keys_version`` (and then no text), else the start of its text."""
     found: list[StoryInput] = []
     for start in range(0, len(article_ids), CHUNK):
         part = article_ids[start : start + CHUNK]
         found += _story_inputs(
-            conn, text_chars, entries.c.story_id.is_not(None), entries.c.article_id.in_(part)
+            conn,
+            text_chars,
+            entries.c.story_id.is_not(None),
+            entries.c.article_id.in_(part),
+            keys_version=keys_version,
         )
     return found
 
 
 def _story_inputs(
-    conn: Connection, text_chars: int, *conditions: ColumnElement[bool]
+    conn: Connection,
+    text_chars: int,
+    *conditions: ColumnElement[bool],
+    keys_version: int | None = None,
 ) -> list[StoryInput]:
+    # None: no keys wanted (a plain == None would match every row without a decision).
+    keyed = false() if keys_version is None else article_stories.c.keys_version == keys_version
     query = (
         select(
             entries.c.article_id,
             entries.c.feed_url,
             entries.c.title,
-            func.substr(entries.c.summary, 1, STORY_HTML_CHARS).label("summary"),
-            func.substr(entries.c.content, 1, STORY_HTML_CHARS).label("content"),
+            *(
+                case((keyed, ""), else_=func.substr(body, 1, STORY_HTML_CHARS)).label(body.name)
+                for body in (entries.c.summary, entries.c.content)
+            ),
             entries.c.published,
             entries.c.story_id,
+            case((keyed, article_stories.c.story_keys)).label("story_keys"),
         )
+        .outerjoin(article_stories, article_stories.c.article_id == entries.c.article_id)
         .where(*conditions)
         .order_by(entries.c.first_seen_at, entries.c.feed_url, entries.c.entry_id)
     )
     first: dict[str, StoryInput] = {}  # the first-seen entry of each article, as leads()
     for row in conn.execute(query):
-        if row.article_id not in first:
-            text = html_to_text(row.summary) or html_to_text(row.content)
-            first[row.article_id] = StoryInput(
-                row.article_id,
-                row.feed_url,
-                row.title,
-                text[:text_chars],
-                row.published,
-                row.story_id,
-            )
+        if row.article_id in first:
+            continue
+        text = "" if row.story_keys else html_to_text(row.summary) or html_to_text(row.content)
+        first[row.article_id] = StoryInput(
+            row.article_id,
+            row.feed_url,
+            row.title,
+            text[:text_chars],
+            row.published,
+            row.story_id,
+            row.story_keys,
+        )
     return list(first.values())
 
 
@@ -174,6 +193,8 @@ def record_stories(conn: Connection, decided: Sequence[StoryDecision]) -> None:
             "joined": d.joined,
             "reasons": json.dumps(list(d.reasons), ensure_ascii=False),
             "published": d.published,
+            "story_keys": d.story_keys,
+            "keys_version": d.keys_version,
         }
         for d in decided
     ]

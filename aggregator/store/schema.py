@@ -143,6 +143,10 @@ article_stories = Table(
     Column("joined", Text),  # the article it was tied to; None: it founded the story
     Column("reasons", Text, nullable=False),  # JSON list of strings
     Column("published", UTCDateTime, nullable=False),
+    # The keys it was compared on (storykeys.encode_keys) and the rules' version that read
+    # them: a restart restores the window from these; another version re-reads the text.
+    Column("story_keys", Text),
+    Column("keys_version", Integer),
     PrimaryKeyConstraint("article_id"),
     Index(None, "story_id"),
     Index(None, "published"),

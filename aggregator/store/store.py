@@ -379,10 +379,13 @@ class Store:
             return articles.decided_since(conn, published_since)
 
     @storage_errors
-    def articles_with_story(self, article_ids: Sequence[str], text_chars: int) -> list[StoryInput]:
-        """What story decisions read of those articles, with their stored story."""
+    def articles_with_story(
+        self, article_ids: Sequence[str], text_chars: int, keys_version: int
+    ) -> list[StoryInput]:
+        """What story decisions read of those articles, with their stored story: the keys
+        they were compared on where stored by ``keys_version``, else their text."""
         with self._engine.connect() as conn:
-            return articles.story_inputs(conn, article_ids, text_chars)
+            return articles.story_inputs(conn, article_ids, text_chars, keys_version)
 
     @storage_errors
     def record_stories(self, decided: Sequence[StoryDecision]) -> None:
