@@ -29,7 +29,7 @@ under ``~/.cache/aggregator-benchmarks/reader-venv`` and reused afterwards (dele
 reinstall).
 
 Each round runs in a fresh process (this script's ``_round`` entry point), so its peak RSS
-(``ru_maxrss``) is the round's own and not a high-water mark left by earlier rounds; for
+(``VmHWM``) is the round's own and not a high-water mark left by earlier rounds; for
 aggregator the largest parse worker is shown beside the main process. A fresh process per
 round is also what ``aggregator fetch --all`` from cron costs, including starting the parse
 workers; opening the database (and the Alembic check) is not timed. Every round's requests
@@ -93,8 +93,13 @@ class RoundResult:
 # ------------------------------------------------------------------ inside a round's process
 
 
-def _peak_rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def _peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's own peak RSS (``VmHWM``). Not ``ru_maxrss``: a child started by fork and
+    exec keeps the parent's RSS at the fork as its ``ru_maxrss``, so a round started from
+    this script (which holds the farm) or a parse worker reported the parent's size."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return kib / 1024
 
 
 _LOCK = threading.Lock()
@@ -210,22 +215,18 @@ def round_main(argv: list[str]) -> None:
             figures = aggregator_round(args.state)
         else:
             figures = reader_round(args.state, args.workers, args.add)
-    figures["rss_mb"] = _peak_rss_mb(resource.RUSAGE_SELF)
+    figures["rss_mb"] = _peak_rss_mb()
     figures["worker_rss_mb"] = children.largest_mb()
     print(json.dumps(figures))
 
 
 class _ChildPeaks:
-    """The peak RSS of each child process (the parse workers), sampled from /proc.
-
-    Not ``getrusage(RUSAGE_CHILDREN)``: a spawned child's ``ru_maxrss`` starts from this
-    process's RSS at the fork before its exec, so it reported the parent's size, not the
-    worker's. ``VmHWM`` is the child's own high-water mark; it only grows, so sampling it
-    every 50 ms until the child ends misses at most its last 50 ms.
-    """
+    """The peak RSS of each child process (the parse workers), sampled from /proc: ``VmHWM``
+    only grows, so sampling it every 50 ms until the child ends misses at most its last
+    50 ms (see :func:`_peak_rss_mb` for why not ``RUSAGE_CHILDREN``)."""
 
     def __init__(self) -> None:
-        self._peaks: dict[int, int] = {}
+        self._peaks: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -238,19 +239,16 @@ class _ChildPeaks:
         self._thread.join()
 
     def largest_mb(self) -> float:
-        return max(self._peaks.values(), default=0) / 1024
+        return max(self._peaks.values(), default=0.0)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
             for pid in _children():
                 try:
-                    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-                except OSError:
+                    peak = _peak_rss_mb(pid)
+                except (OSError, StopIteration):
                     continue  # ended meanwhile
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        kib = int(line.split()[1])
-                        self._peaks[pid] = max(self._peaks.get(pid, 0), kib)
+                self._peaks[pid] = max(self._peaks.get(pid, 0.0), peak)
 
 
 def _children() -> list[int]:
@@ -431,10 +429,7 @@ def print_tables(
     rows = [[name] + [f"{_stage(ours[name], stage):.2f}" for stage in STAGES] for name in ROUNDS]
     _table(["round", *STAGES], rows)
     print()
-    print(
-        f"this process's peak RSS (the farm and its bodies): "
-        f"{_peak_rss_mb(resource.RUSAGE_SELF):.0f} MB"
-    )
+    print(f"this process's peak RSS (the farm and its bodies): {_peak_rss_mb():.0f} MB")
 
 
 def main() -> None:
