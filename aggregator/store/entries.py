@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import Select, bindparam, delete, func, insert, literal, select, text, update
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from aggregator.models import Entry, ParsedEntry, TopicMatch, UpsertStats
 from aggregator.store.schema import entries, entry_topics, feeds
@@ -264,14 +264,26 @@ def load_bodies(
 ) -> dict[tuple[str, str], tuple[str, str]]:
     """(summary, content) of each (feed URL, entry id)."""
     found: dict[tuple[str, str], tuple[str, str]] = {}
-    key_columns = tuple_(entries.c.feed_url, entries.c.entry_id)
     for part in chunks(keys):
+        condition, params = _one_of(part)
         query = select(
             entries.c.feed_url, entries.c.entry_id, entries.c.summary, entries.c.content
-        ).where(key_columns.in_(list(part)))
-        for row in conn.execute(query):
+        ).where(condition)
+        for row in conn.execute(query, params):
             found[(row.feed_url, row.entry_id)] = (row.summary, row.content)
     return found
+
+
+def _one_of(keys: Sequence[tuple[str, str]]) -> tuple[TextClause, dict[str, str]]:
+    """A condition (and its parameters) that the row's (feed_url, entry_id) is one of
+    ``keys``. Pairs joined by OR, not a row-value IN: SQLite answers that IN with a scan of
+    the whole table (30 ms per 500 keys in a 35,000-entry database) but looks each pair up in
+    the primary key (3.5 ms). Written as text: as SQLAlchemy expressions, building the 500
+    pairs cost more than the scan."""
+    clause = " OR ".join(f"(feed_url = :u{i} AND entry_id = :e{i})" for i in range(len(keys)))
+    params = {f"u{i}": url for i, (url, _) in enumerate(keys)}
+    params |= {f"e{i}": entry for i, (_, entry) in enumerate(keys)}
+    return text(f"({clause})"), params
 
 
 def load_entries(conn: Connection, query: Select[Any]) -> list[Entry]:
@@ -286,14 +298,14 @@ def load_topics(
     conn: Connection, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[TopicMatch, ...]]:
     found: dict[tuple[str, str], list[TopicMatch]] = {}
-    key_columns = tuple_(entry_topics.c.feed_url, entry_topics.c.entry_id)
     for part in chunks(keys):
+        condition, params = _one_of(part)
         query = (
             select(entry_topics)
-            .where(key_columns.in_(list(part)))
+            .where(condition)
             .order_by(entry_topics.c.feed_url, entry_topics.c.entry_id, entry_topics.c.topic_id)
         )
-        for row in conn.execute(query):
+        for row in conn.execute(query, params):
             match = TopicMatch(row.topic_id, tuple(json.loads(row.reasons)))
             found.setdefault((row.feed_url, row.entry_id), []).append(match)
     return {key: tuple(matches) for key, matches in found.items()}
