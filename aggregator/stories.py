@@ -3,7 +3,7 @@
 
 Pure and incremental. :class:`StoryIndex` holds the items of the last ``window`` (48 h by
 default); :meth:`StoryIndex.add` compares a new item only with the candidates an inverted
-index returns for its most discriminative keys, decides, registers it and says why.
+index finds sharing two of its most telling keys, decides, registers it and says why.
 
 Identity. A story is named after the item that founded it (``story:`` + a 12-hex hash of
 its key). A later item joins an existing story or founds its own; stories are never merged

@@ -29,6 +29,19 @@ SHARED = Item(
 )
 
 
+# Two outlets' reports of one event, two hours apart.
+WITHDRAWAL = Item(
+    "https://a.example/1",
+    "Kyiv: Ukraine withdraws troops from Avdiivka after months of fighting",
+    pub_date="Thu, 26 Nov 2026 04:00:00 GMT",
+)
+CONFIRMED = Item(
+    "https://b.example/2",
+    "Kyiv confirms Ukraine pulled troops out of Avdiivka as Russian forces advance",
+    pub_date="Thu, 26 Nov 2026 06:00:00 GMT",
+)
+
+
 @pytest.fixture(autouse=True)
 def _environment(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGGREGATOR_DATABASE_URL", database_url)
@@ -207,16 +220,7 @@ def test_explain_says_why_for_topics_and_story(tmp_path: Path, clock: FakeClock)
 def test_a_topic_feed_can_collapse_a_story_to_its_first_report(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    first = Item(
-        "https://a.example/1",
-        "Kyiv: Ukraine withdraws troops from Avdiivka after months of fighting",
-        pub_date="Thu, 26 Nov 2026 04:00:00 GMT",
-    )
-    second = Item(
-        "https://b.example/2",
-        "Kyiv confirms Ukraine pulled troops out of Avdiivka as Russian forces advance",
-        pub_date="Thu, 26 Nov 2026 06:00:00 GMT",
-    )
+    first, second = WITHDRAWAL, CONFIRMED
     write_feed(tmp_path / "a.xml", first)
     write_feed(tmp_path / "b.xml", second)
     cfg = config(tmp_path, 1, {"a.xml": "Alpha", "b.xml": "Beta"}, collapse=True)
@@ -242,22 +246,18 @@ def test_a_misspelt_stories_mode_is_reported_with_its_line(tmp_path: Path) -> No
     assert "did you mean 'collapse'" in problem.message
 
 
+def first_report_only(tmp_path: Path) -> Path:
+    """Feeds Alpha (the first report) and Beta (nothing related yet); their config."""
+    write_feed(tmp_path / "a.xml", WITHDRAWAL)
+    write_feed(tmp_path / "b.xml", Item("b0", "Weather in Lisbon", pub_date=CONFIRMED.pub_date))
+    return config(tmp_path, 1, {"a.xml": "Alpha", "b.xml": "Beta"})
+
+
 def test_a_story_outlives_a_restart_and_a_later_report_joins_it(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    first = Item(
-        "https://a.example/1",
-        "Kyiv: Ukraine withdraws troops from Avdiivka after months of fighting",
-        pub_date="Thu, 26 Nov 2026 04:00:00 GMT",
-    )
-    second = Item(
-        "https://b.example/2",
-        "Kyiv confirms Ukraine pulled troops out of Avdiivka as Russian forces advance",
-        pub_date="Thu, 26 Nov 2026 06:00:00 GMT",
-    )
-    write_feed(tmp_path / "a.xml", first)
-    cfg = config(tmp_path, 1, {"a.xml": "Alpha", "b.xml": "Beta"})
-    write_feed(tmp_path / "b.xml", Item("b0", "Weather in Lisbon", pub_date=second.pub_date))
+    first, second = WITHDRAWAL, CONFIRMED
+    cfg = first_report_only(tmp_path)
     with make_aggregator(cfg, clock=clock) as agg:
         cycle(agg, clock)
         [before] = agg.explain(first.guid)
@@ -275,19 +275,8 @@ def test_a_story_outlives_a_restart_and_a_later_report_joins_it(
 def test_a_restart_restores_the_window_from_the_stored_keys(
     tmp_path: Path, clock: FakeClock, database_url: str, stored_version_matches: bool
 ) -> None:
-    first = Item(
-        "https://a.example/1",
-        "Kyiv: Ukraine withdraws troops from Avdiivka after months of fighting",
-        pub_date="Thu, 26 Nov 2026 04:00:00 GMT",
-    )
-    second = Item(
-        "https://b.example/2",
-        "Kyiv confirms Ukraine pulled troops out of Avdiivka as Russian forces advance",
-        pub_date="Thu, 26 Nov 2026 06:00:00 GMT",
-    )
-    write_feed(tmp_path / "a.xml", first)
-    cfg = config(tmp_path, 1, {"a.xml": "Alpha", "b.xml": "Beta"})
-    write_feed(tmp_path / "b.xml", Item("b0", "Weather in Lisbon", pub_date=second.pub_date))
+    first, second = WITHDRAWAL, CONFIRMED
+    cfg = first_report_only(tmp_path)
     with make_aggregator(cfg, clock=clock) as agg:
         cycle(agg, clock)
     # The stored text of the first report no longer says what it was compared on: only its
