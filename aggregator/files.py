@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,16 +19,20 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> bool:
     held whole (a month's archive page is tens of MB).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    old_file: AbstractContextManager[BinaryIO | None] = nullcontext()
     if isinstance(data, bytes):
+        # Whole: compared before any temporary file exists, and not again below.
         try:
             if path.read_bytes() == data:
                 return False
         except FileNotFoundError:
             pass
         data = [data]
+    else:
+        old_file = _open_or_none(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as tmp, _open_or_none(path) as old:
+        with os.fdopen(fd, "wb") as tmp, old_file as old:
             same = old is not None
             for piece in data:
                 tmp.write(piece)

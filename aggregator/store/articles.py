@@ -115,8 +115,7 @@ def story_inputs(
     """One input per article of those whose story is decided: its stored keys if they are
     of ``keys_version`` (and then no text), else the start of its text."""
     found: list[StoryInput] = []
-    for start in range(0, len(article_ids), CHUNK):
-        part = article_ids[start : start + CHUNK]
+    for part in entry_ops.chunks(article_ids, CHUNK):
         found += _story_inputs(
             conn,
             text_chars,
