@@ -58,7 +58,7 @@ core): 10,000 items at real-feed density (~250 in a window) in about 1.6 s, ~3 s
 at 12x that density (~3,000 in a window) about 5 s, ~35 each; the feed farm's 10,519 items
 (``benchmarks/farm.py``, ~5,000 in a window) 5.7 s, ~60 each, the window taking ~16 MB.
 Most scored candidates are settled on their keys and a bound of the cosine before a vector
-is built (:meth:`_Scorer.cosine_ceiling`). Comparing with every item in the window instead
+is built (:meth:`_Scorer.could_reach`). Comparing with every item in the window instead
 makes the same decisions 2-3x slower.
 """
 
@@ -234,6 +234,7 @@ class StoryIndex:
         self._clock: datetime | None = None  # newest published time seen
         self._postings: dict[str, list[tuple[datetime, str]]] = {}  # key → items by time
         self._df: Counter[str] = Counter()
+        self._log_df: dict[str, float] = {}  # ln(df + 0.5): the window IDF's varying part
         self._named: Counter[str] = Counter()  # items that wrote the key as a name
         self._common: Counter[str] = Counter()  # … as a common word
         self._source_items: Counter[str] = Counter()
@@ -320,11 +321,17 @@ class StoryIndex:
         are scored.
         """
         hits: Counter[str] = Counter()
+        rare_hits: Counter[str] = Counter()
         for key in scorer.evidence:
             posting = self._postings.get(key)
             if posting:
-                hits.update(map(_posted_key, posting[-POSTINGS_PER_TERM:]))
-        found = (self._entries[k] for k, count in hits.items() if count >= 2)
+                posted = list(map(_posted_key, posting[-POSTINGS_PER_TERM:]))
+                hits.update(posted)
+                if key in scorer.rare:
+                    rare_hits.update(posted)
+        found = [self._entries[k] for k, count in hits.items() if count >= 2]
+        # Two shared evidence keys, one of them rare: the evidence rule holds already.
+        scorer.evidence_met = {k for k in rare_hits if hits[k] >= 2}
         return [e for e in found if abs(e.item.published - item.published) <= self._window]
 
     def _tie(self, scorer: _Scorer, other: _Entry) -> _Tie | None:
@@ -333,14 +340,14 @@ class StoryIndex:
         # Settle most candidates before building their vector, on the keys alone and on a
         # bound of the cosine; the vector only drops keys or lowers weights, so failing
         # here fails there.
-        if not self._enough_evidence(
+        if other.item.key not in scorer.evidence_met and not self._enough_evidence(
             scorer, scorer.evidence.intersection(other.profile.flags), other
         ):
             return None
         # Reports of one event cluster in time: the further apart, the more they must share.
         apart = abs(scorer.published - other.item.published) / self._window
         threshold = MIN_COSINE + TIME_PENALTY * apart
-        if scorer.cosine_ceiling(other.profile) < threshold:
+        if not scorer.could_reach(other.profile, threshold):
             return None
         theirs = scorer.vector(other)
         shared = [k for k in mine if k in theirs]
@@ -465,8 +472,10 @@ class StoryIndex:
             self._kickers[kicker] += sign
             if self._kickers[kicker] <= 0:
                 del self._kickers[kicker]
+        df, log_df = self._df, self._log_df
         for key, bits in profile.flags.items():
-            self._df[key] += sign
+            df[key] += sign
+            log_df[key] = math.log(df[key] + 0.5)
             if bits & TEXT:  # boilerplate is what an outlet appends to every summary
                 source_df[key] += sign
             if bits & NAMED:
@@ -479,6 +488,9 @@ class StoryIndex:
                 for key in profile.flags:
                     if key in counter and counter[key] <= 0:
                         del counter[key]
+            for key in profile.flags:
+                if key not in df:
+                    del log_df[key]
             if self._source_items[item.source] <= 0:
                 del self._source_items[item.source]
                 del self._source_df[item.source]
@@ -499,6 +511,9 @@ class _Scorer:
         self.evidence = frozenset(k for k in self.mine if self.idf(k) >= EVIDENCE_IDF)
         self.rare = frozenset(k for k in self.evidence if self.idf(k) >= RARE_IDF)
         self.norm = math.sqrt(sum(w * w for w in self.mine.values()))
+        self._mine_idf = {k: w * self.known_idf[k] for k, w in self.mine.items()}
+        # Candidates already known to pass the evidence rule (see StoryIndex._candidates).
+        self.evidence_met: Set[str] = frozenset()
 
     def idf(self, key: str) -> float:
         value = self.known_idf.get(key)
@@ -507,21 +522,33 @@ class _Scorer:
             if static is not None:
                 value = static.get(key, self._index._unknown_idf)
             else:
-                value = self._log_docs - math.log(self._index._df.get(key, 0) + 0.5)
+                log_df = self._index._log_df.get(key)
+                value = self._log_docs - (_LOG_HALF if log_df is None else log_df)
             self.known_idf[key] = value
         return value
 
-    def cosine_ceiling(self, other: _Profile) -> float:
-        """At least the cosine of this item with ``other``, from ``other``'s profile alone."""
-        mine, flags, known = self.mine, other.flags, self.known_idf  # mine's IDFs are known
-        dot = sum(_CEILINGS[flags[k]] * mine[k] * known[k] for k in mine.keys() & flags.keys())
-        if dot == 0.0:
-            return 0.0
-        idf = self.idf
-        floor = math.sqrt(sum((weight * idf(k)) ** 2 for k, weight in other.floors))
-        if floor == 0.0:
-            return math.inf
-        return dot / (self.norm * floor) + 1e-9  # rounding must not rule out a tie
+    def could_reach(self, other: _Profile, threshold: float) -> bool:
+        """Whether the cosine of this item with ``other`` may reach ``threshold``, judged
+        from ``other``'s profile alone by two upper bounds of it, cheaper one first."""
+        shared = self.mine.keys() & other.flags.keys()
+        # Cauchy-Schwarz: the cosine is at most the share of my norm on the shared keys.
+        mine = self.mine
+        if math.sqrt(sum(mine[k] * mine[k] for k in shared)) < (threshold - _SLACK) * self.norm:
+            return False
+        # The shared keys at their heaviest over ``other``'s title keys at their lightest.
+        mine_idf, flags = self._mine_idf, other.flags
+        dot = sum(_CEILINGS[flags[k]] * mine_idf[k] for k in shared)
+        floor = self._norm_floor(other)
+        return floor == 0.0 or dot >= (threshold - _SLACK) * self.norm * floor
+
+    def _norm_floor(self, other: _Profile) -> float:
+        """The least norm ``other``'s vector can have: its title keys at their least weight."""
+        if self._index._static_idf is not None:
+            idf = self.idf
+            return math.sqrt(sum((weight * idf(k)) ** 2 for k, weight in other.floors))
+        # Hot: the window IDF inlined; every key of an indexed item has a document frequency.
+        log_docs, log_df = self._log_docs, self._index._log_df
+        return math.sqrt(sum((weight * (log_docs - log_df[k])) ** 2 for k, weight in other.floors))
 
     def vector(self, entry: _Entry) -> dict[str, float]:
         key = entry.item.key
@@ -530,6 +557,10 @@ class _Scorer:
             vector = self._index._vector(entry.item.source, entry.profile, self)
             self._vectors[key] = vector
         return vector
+
+
+_SLACK = 1e-9  # rounding must not rule out a tie
+_LOG_HALF = math.log(0.5)  # ln(df + 0.5) of a key no item in the window has
 
 
 def _textless(item: StoryItem) -> StoryItem:
