@@ -1,4 +1,5 @@
-"""Entries: deciding what an incoming feed changes (pure), and reading entries back.
+"""Entries: deciding what an incoming feed changes (pure), reading entries back, and the
+queries behind the Store's entry listing and reclassify.
 
 The decision half (``plan_upsert``) takes plain values and returns plain rows, so the
 new / updated / unchanged rules are testable without a database.
@@ -8,17 +9,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, delete, func, insert, literal, select, text, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from aggregator.models import Entry, ParsedEntry, TopicMatch, UpsertStats
 from aggregator.store.schema import entries, entry_topics, feeds
+
+RECLASSIFY_PAGE = 500  # entries read, classified and written per transaction
 
 # Keeps every IN (...) list under SQLite's historic 999-parameter limit.
 CHUNK = 400
@@ -330,3 +345,91 @@ def entry_from_row(row: Row[Any], topics: tuple[TopicMatch, ...]) -> Entry:
         article_id=row.article_id,
         story_id=row.story_id,
     )
+
+
+# ---------------------------------------------------------------- queries
+
+
+def entry_conditions(
+    topic: str | None, feed_url: str | None, active_feeds_only: bool
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if topic is not None:
+        conditions.append(
+            select(entry_topics.c.topic_id)
+            .where(
+                entry_topics.c.feed_url == entries.c.feed_url,
+                entry_topics.c.entry_id == entries.c.entry_id,
+                entry_topics.c.topic_id == topic,
+            )
+            .exists()
+        )
+    if feed_url is not None:
+        conditions.append(entries.c.feed_url == feed_url)
+    if active_feeds_only:
+        conditions.append(feeds.c.active.is_(True))
+    return conditions
+
+
+def after_in_newest_first(last: Entry) -> ColumnElement[bool]:
+    """Rows after ``last`` in NEWEST_FIRST order (published and first seen descending, then
+    feed and id ascending): a keyset, so each page costs the same however deep it is."""
+    c = entries.c
+    return or_(
+        c.published < last.published,
+        and_(
+            c.published == last.published,
+            or_(
+                c.first_seen_at < last.first_seen_at,
+                and_(
+                    c.first_seen_at == last.first_seen_at,
+                    or_(
+                        c.feed_url > last.feed_url,
+                        and_(c.feed_url == last.feed_url, c.entry_id > last.entry_id),
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def reclassify_page(after: tuple[str, str] | None) -> Select[Any]:
+    # Keyset pagination on the primary key: stable while rows change underneath.
+    conditions: list[ColumnElement[bool]] = []
+    if after is not None:
+        feed_url, entry_id = after
+        conditions.append(
+            or_(
+                entries.c.feed_url > feed_url,
+                (entries.c.feed_url == feed_url) & (entries.c.entry_id > entry_id),
+            )
+        )
+    # Locked until the page's topics are written: a concurrent ingest's update waits, so it
+    # is never overwritten with topics from the content read here (SQLite: the write lock).
+    return (
+        entry_select(*conditions)
+        .order_by(entries.c.feed_url, entries.c.entry_id)
+        .limit(RECLASSIFY_PAGE)
+        .with_for_update(of=entries)
+    )
+
+
+def reclassify_entries(
+    conn: Connection, page: Sequence[Entry], classify: Callable[[Entry], tuple[TopicMatch, ...]]
+) -> int:
+    """Rewrite topic rows of entries whose matches differ; count those whose topic set did."""
+    changed = 0
+    rewrites: dict[str, dict[str, tuple[TopicMatch, ...]]] = {}
+    for entry in page:
+        fresh = tuple(sorted(classify(entry), key=lambda m: m.topic_id))
+        if fresh == entry.topics:
+            continue
+        if {m.topic_id for m in fresh} != set(entry.topic_ids):
+            changed += 1
+        rewrites.setdefault(entry.feed_url, {})[entry.entry_id] = fresh
+    for feed_url, by_entry in rewrites.items():
+        delete_topics(conn, feed_url, list(by_entry))
+        rows = topic_rows(feed_url, by_entry, by_entry)
+        if rows:
+            conn.execute(insert(entry_topics), rows)
+    return changed

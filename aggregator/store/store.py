@@ -12,10 +12,8 @@ from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnElement
 
 from aggregator.config import FeedConfig
 from aggregator.errors import StorageError
@@ -51,12 +49,11 @@ from aggregator.store.feed_rows import (
     update_feed,
 )
 from aggregator.store.ledger import DigestLedger
-from aggregator.store.schema import as_utc, entries, entry_topics, feeds
+from aggregator.store.schema import as_utc, entries, feeds
 
 RATE_WINDOW = timedelta(days=30)  # how far back a feed's publishing rhythm is measured
 
 _SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-_RECLASSIFY_PAGE = 500
 
 
 def open_store(url: str) -> Store:
@@ -313,7 +310,7 @@ class Store:
         active_feeds_only: bool = False,
     ) -> list[Entry]:
         """Stored entries, newest first, in a fully deterministic order."""
-        conditions = _entry_conditions(topic, feed_url, active_feeds_only)
+        conditions = entry_ops.entry_conditions(topic, feed_url, active_feeds_only)
         query = entry_ops.entry_select(*conditions).order_by(*entry_ops.NEWEST_FIRST)
         if limit is not None:
             query = query.limit(limit)
@@ -330,9 +327,9 @@ class Store:
 
     @storage_errors
     def _entries_after(self, after: Entry | None, topic: str | None, page: int) -> list[Entry]:
-        conditions = _entry_conditions(topic, None, False)
+        conditions = entry_ops.entry_conditions(topic, None, False)
         if after is not None:
-            conditions.append(_after_in_newest_first(after))
+            conditions.append(entry_ops.after_in_newest_first(after))
         query = entry_ops.entry_select(*conditions).order_by(*entry_ops.NEWEST_FIRST).limit(page)
         with self._engine.connect() as conn:
             return entry_ops.load_entries(conn, query)
@@ -439,10 +436,10 @@ class Store:
         after: tuple[str, str] | None = None
         while True:
             with write_transaction(self._engine) as conn:
-                page = entry_ops.load_entries(conn, _reclassify_page(after))
+                page = entry_ops.load_entries(conn, entry_ops.reclassify_page(after))
                 if not page:
                     return changed
-                changed += _reclassify_entries(conn, page, classify)
+                changed += entry_ops.reclassify_entries(conn, page, classify)
             after = (page[-1].feed_url, page[-1].entry_id)
 
     @storage_errors
@@ -468,91 +465,3 @@ class Store:
     def ledger(self) -> DigestLedger:
         """Digest issues, deliveries, the sender lease and subscribers."""
         return self._ledger
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _entry_conditions(
-    topic: str | None, feed_url: str | None, active_feeds_only: bool
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if topic is not None:
-        conditions.append(
-            select(entry_topics.c.topic_id)
-            .where(
-                entry_topics.c.feed_url == entries.c.feed_url,
-                entry_topics.c.entry_id == entries.c.entry_id,
-                entry_topics.c.topic_id == topic,
-            )
-            .exists()
-        )
-    if feed_url is not None:
-        conditions.append(entries.c.feed_url == feed_url)
-    if active_feeds_only:
-        conditions.append(feeds.c.active.is_(True))
-    return conditions
-
-
-def _after_in_newest_first(last: Entry) -> ColumnElement[bool]:
-    """Rows after ``last`` in NEWEST_FIRST order (published and first seen descending, then
-    feed and id ascending): a keyset, so each page costs the same however deep it is."""
-    c = entries.c
-    return or_(
-        c.published < last.published,
-        and_(
-            c.published == last.published,
-            or_(
-                c.first_seen_at < last.first_seen_at,
-                and_(
-                    c.first_seen_at == last.first_seen_at,
-                    or_(
-                        c.feed_url > last.feed_url,
-                        and_(c.feed_url == last.feed_url, c.entry_id > last.entry_id),
-                    ),
-                ),
-            ),
-        ),
-    )
-
-
-def _reclassify_page(after: tuple[str, str] | None) -> Select[Any]:
-    # Keyset pagination on the primary key: stable while rows change underneath.
-    conditions: list[ColumnElement[bool]] = []
-    if after is not None:
-        feed_url, entry_id = after
-        conditions.append(
-            or_(
-                entries.c.feed_url > feed_url,
-                (entries.c.feed_url == feed_url) & (entries.c.entry_id > entry_id),
-            )
-        )
-    # Locked until the page's topics are written: a concurrent ingest's update waits, so it
-    # is never overwritten with topics from the content read here (SQLite: the write lock).
-    return (
-        entry_ops.entry_select(*conditions)
-        .order_by(entries.c.feed_url, entries.c.entry_id)
-        .limit(_RECLASSIFY_PAGE)
-        .with_for_update(of=entries)
-    )
-
-
-def _reclassify_entries(
-    conn: Connection, page: Sequence[Entry], classify: Callable[[Entry], tuple[TopicMatch, ...]]
-) -> int:
-    """Rewrite topic rows of entries whose matches differ; count those whose topic set did."""
-    changed = 0
-    rewrites: dict[str, dict[str, tuple[TopicMatch, ...]]] = {}
-    for entry in page:
-        fresh = tuple(sorted(classify(entry), key=lambda m: m.topic_id))
-        if fresh == entry.topics:
-            continue
-        if {m.topic_id for m in fresh} != set(entry.topic_ids):
-            changed += 1
-        rewrites.setdefault(entry.feed_url, {})[entry.entry_id] = fresh
-    for feed_url, by_entry in rewrites.items():
-        entry_ops.delete_topics(conn, feed_url, list(by_entry))
-        rows = entry_ops.topic_rows(feed_url, by_entry, by_entry)
-        if rows:
-            conn.execute(insert(entry_topics), rows)
-    return changed
