@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -16,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
+from aggregator.config_topics import TopicsReader
 from aggregator.errors import ConfigError, ConfigProblem, UnknownIdError
 from aggregator.identity import feed_form
 from aggregator.settings import (
@@ -28,14 +28,11 @@ from aggregator.settings import (
     SiteConfig,
     SmtpConfig,
     SmtpSecurity,
-    StoryMode,
     TopicRule,
 )
 from aggregator.yamlnodes import (
     NodeMap,
-    TreeReader,
     compose,
-    did_you_mean,
     is_email_address,
     is_null,
     kind_of,
@@ -73,13 +70,9 @@ _ENV_DATABASE = "AGGREGATOR_DATABASE_URL"
 _ENV_PASSWORD = "AGGREGATOR_SMTP_PASSWORD"
 ENV_SECRET_KEY = "AGGREGATOR_SECRET_KEY"
 MIN_SECRET_KEY_LENGTH = 16
-_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")  # BCP 47, the usual forms
 _SMTP_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
 _SECURITY: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
-_C = TypeVar("_C", bound=str)
-_STORY_MODES: tuple[StoryMode, ...] = ("articles", "collapse")
-_TOPIC_KEYS = ("title", "keywords", "phrases", "weak", "context", "exclude", "threshold", "stories")
 _DB_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
 
 
@@ -147,24 +140,7 @@ def _database_url(text: str, base: Path | None) -> str:
     return url.render_as_string(hide_password=False) if changed else text
 
 
-def _keyword_problem(term: str) -> str | None:
-    if any(c.isspace() for c in term):
-        return f"terms are single words; put '{term}' under phrases"
-    return _exclude_problem(term)
-
-
-def _exclude_problem(term: str) -> str | None:
-    """Exclusions take keywords and phrases alike: a veto list is one list."""
-    if not term:
-        return "empty term"
-    if term == "*":
-        return "a lone '*' would match everything"
-    if "*" in term[:-1]:
-        return f"'*' is only allowed at the end (prefix form, e.g. 'ukrain*'), got '{term}'"
-    return None
-
-
-class _ConfigReader(TreeReader):
+class _ConfigReader(TopicsReader):
     """The feeds.yaml schema: one method per section, each returning its dataclass."""
 
     def __init__(self, display: str, base: Path, environ: Mapping[str, str]) -> None:
@@ -251,9 +227,6 @@ class _ConfigReader(TreeReader):
             return None
         return value
 
-    def story_mode(self, node: Node, path: str) -> StoryMode | None:
-        return self.one_of(node, path, _STORY_MODES, "stories mode")
-
     def site_url(self, node: Node, path: str) -> str | None:
         value = self.text(node, path)
         if value is None:
@@ -291,7 +264,7 @@ class _ConfigReader(TreeReader):
         d = Defaults()
         return Defaults(
             interval=self.opt(m, "interval", self._poll_interval, d.interval),
-            feed_items=self.opt(m, "feed_items", self._positive, d.feed_items),
+            feed_items=self.opt(m, "feed_items", self.positive, d.feed_items),
             retention=self.opt(m, "retention", self._positive_duration, d.retention),
             adaptive=self.opt(m, "adaptive", self.boolean, d.adaptive),
         )
@@ -301,9 +274,6 @@ class _ConfigReader(TreeReader):
 
     def _positive_duration(self, node: Node, path: str) -> timedelta | None:
         return self.duration(node, path, timedelta(seconds=1), "1s")
-
-    def _positive(self, node: Node, path: str) -> int | None:
-        return self.integer(node, path, 1)
 
     def fetch(self, root: NodeMap) -> FetchSettings:
         keys = (
@@ -319,8 +289,8 @@ class _ConfigReader(TreeReader):
         m = self.section(root, "fetch", keys)
         f = FetchSettings()
         return FetchSettings(
-            concurrency=self.opt(m, "concurrency", self._positive, f.concurrency),
-            per_host=self.opt(m, "per_host", self._positive, f.per_host),
+            concurrency=self.opt(m, "concurrency", self.positive, f.concurrency),
+            per_host=self.opt(m, "per_host", self.positive, f.per_host),
             timeout=self.opt(m, "timeout", self._positive_duration, f.timeout),
             max_bytes=self.opt(m, "max_size", self.size, f.max_bytes),
             allow_private=self.opt(m, "allow_private", self.boolean, f.allow_private),
@@ -328,101 +298,6 @@ class _ConfigReader(TreeReader):
             parse_timeout=self.opt(m, "parse_timeout", self._positive_duration, f.parse_timeout),
             lease=self.opt(m, "lease", self._positive_duration, f.lease),
         )
-
-    def topics(self, root: NodeMap) -> tuple[list[TopicRule], dict[str, int]]:
-        """The topic rules, and (id → line) of those with no keywords, phrases or weak terms."""
-        rules: list[TopicRule] = []
-        hollow: dict[str, int] = {}
-        m = self.section(root, "topics", None)
-        for topic_id, (key_node, value_node) in m.items.items():
-            path, line = m.field(topic_id), line_of(key_node)
-            self.slug(topic_id, path, line, "topic")
-            body = NodeMap(path, line, {}) if is_null(value_node) else None
-            body = (
-                body or self.mapping(value_node, path, line, _TOPIC_KEYS) or NodeMap(path, line, {})
-            )
-            keywords = self.terms(body, "keywords", _keyword_problem)
-            phrases = self.terms(body, "phrases", _phrase_problem)
-            weak_items = self.located_terms(body, "weak", _exclude_problem)
-            context_items = self.located_terms(body, "context", _exclude_problem)
-            exclude = self.terms(body, "exclude", _exclude_problem)
-            self.one_role_per_term(keywords + phrases, weak_items, context_items)
-            weak = tuple(term for term, _, _ in weak_items)
-            context = tuple(term for term, _, _ in context_items)
-            if weak and not (keywords or phrases or context):
-                why = "weak terms count only next to a keyword, phrase or context term"
-                self.problem(body.key_line("weak"), body.field("weak"), f"{why}; add some")
-            elif not keywords and not phrases and not weak:
-                hollow[topic_id] = line
-            title = self.opt(body, "title", self.text, "") or topic_id
-            threshold = self.opt(body, "threshold", self._positive, DEFAULT_TOPIC_THRESHOLD)
-            rules.append(
-                TopicRule(
-                    topic_id,
-                    title,
-                    keywords,
-                    phrases,
-                    exclude,
-                    weak,
-                    context,
-                    threshold,
-                    stories=self.opt(body, "stories", self.story_mode, "articles"),
-                )
-            )
-        return rules, hollow
-
-    def one_role_per_term(
-        self,
-        strong: Sequence[str],
-        weak: Sequence[tuple[str, str, int]],
-        context: Sequence[tuple[str, str, int]],
-    ) -> None:
-        """A term under two roles acts in one (keywords win, then weak terms): say so, rather
-        than let one of the listings silently do nothing."""
-        roles = {t.casefold(): "a keyword or phrase" for t in strong}
-        for items, role in ((weak, "a weak term"), (context, "a context term")):
-            for term, path, line in items:
-                other = roles.setdefault(term.casefold(), role)
-                if other != role:
-                    self.problem(line, path, f"'{term}' is already {other}; list it once")
-
-    def terms(self, m: NodeMap, key: str, check: Callable[[str], str | None]) -> tuple[str, ...]:
-        return tuple(term for term, _, _ in self.located_terms(m, key, check))
-
-    def located_terms(
-        self, m: NodeMap, key: str, check: Callable[[str], str | None]
-    ) -> list[tuple[str, str, int]]:
-        """(term, field path, line) of each valid term under ``key``; the rest are problems."""
-        node = m.get(key)
-        found: list[tuple[str, str, int]] = []
-        for i, (term, item) in enumerate(self.texts(node, m.field(key)) if node else []):
-            where = f"{m.field(key)}[{i}]"
-            message = check(term)
-            if message:
-                self.problem(line_of(item), where, message)
-            else:
-                found.append((term, where, line_of(item)))
-        return found
-
-    def slug(self, value: str, path: str, line: int, what: str) -> None:
-        if not _SLUG.fullmatch(value):
-            fixed = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
-            hint = f"; e.g. '{fixed}'" if fixed else ""
-            rule = "lowercase letters, digits and '-', not starting with '-'"
-            self.problem(line, path, f"{what} ids name files, so they must be {rule}{hint}")
-
-    def topic_refs(self, m: NodeMap, known: Sequence[str] | set[str]) -> tuple[str, ...]:
-        node = m.get("topics")
-        refs: list[str] = []
-        for i, (ref, item) in enumerate(self.texts(node, m.field("topics")) if node else []):
-            if ref in known:
-                refs.append(ref)
-                continue
-            listing = ", ".join(sorted(known)) if known else "none are defined"
-            hint = did_you_mean(ref, known)
-            message = f"unknown topic '{ref}'{hint} (known topics: {listing})"
-            self.problem(line_of(item), f"{m.field('topics')}[{i}]", message)
-        return tuple(refs)
 
     def feeds(self, root: NodeMap, defaults: Defaults, known: set[str]) -> list[FeedConfig]:
         node = root.get("feeds")
@@ -491,7 +366,7 @@ class _ConfigReader(TreeReader):
                     timezone=timezone,
                     to=self.recipients(body),
                     topics=self.topic_refs(body, known),
-                    max_items=self.opt(body, "max_items", self._positive, 40),
+                    max_items=self.opt(body, "max_items", self.positive, 40),
                     lookback=self.opt(body, "lookback", self._positive_duration, timedelta(days=1)),
                     template=self.opt(body, "template", self.text, "") or None,
                     max_html_bytes=self.opt(body, "max_html_size", self.size, 90_000),
@@ -541,26 +416,6 @@ class _ConfigReader(TreeReader):
 
     def security(self, node: Node, path: str) -> SmtpSecurity | None:
         return self.one_of(node, path, _SECURITY, "security")
-
-    def one_of(self, node: Node, path: str, choices: tuple[_C, ...], what: str) -> _C | None:
-        """One of ``choices`` (a Literal's values), or a problem with a suggestion."""
-        value = self.text(node, path)
-        for choice in choices:
-            if value == choice:
-                return choice
-        if value is not None:
-            listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
-            hint = did_you_mean(value, choices) or f" (choose {listed})"
-            self.problem(line_of(node), path, f"unknown {what} '{value}'{hint}")
-        return None
-
-
-def _phrase_problem(phrase: str) -> str | None:
-    if not phrase:
-        return "empty phrase"
-    if "*" in phrase:
-        return "phrases are matched literally; '*' is only for keywords"
-    return None
 
 
 def require_digest(config: Config, digest_id: str) -> DigestConfig:

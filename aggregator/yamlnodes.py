@@ -31,6 +31,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from aggregator.errors import ConfigError, ConfigProblem
 
 _T = TypeVar("_T")
+_C = TypeVar("_C", bound=str)
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -367,6 +368,9 @@ class TreeReader:
             return None
         return value
 
+    def positive(self, node: Node, path: str) -> int | None:
+        return self.integer(node, path, 1)
+
     def boolean(self, node: Node, path: str) -> bool | None:
         if not (isinstance(node, ScalarNode) and node.tag == _BOOL_TAG):
             self.problem(line_of(node), path, f"expected true or false, got {kind_of(node)}")
@@ -457,3 +461,15 @@ class TreeReader:
         node = m.get(key)
         value = None if node is None else read(node, m.field(key))
         return default if value is None else value
+
+    def one_of(self, node: Node, path: str, choices: tuple[_C, ...], what: str) -> _C | None:
+        """One of ``choices`` (a Literal's values), or a problem with a suggestion."""
+        value = self.text(node, path)
+        for choice in choices:
+            if value == choice:
+                return choice
+        if value is not None:
+            listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
+            hint = did_you_mean(value, choices) or f" (choose {listed})"
+            self.problem(line_of(node), path, f"unknown {what} '{value}'{hint}")
+        return None
