@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aggregator.errors import ParseError
+from aggregator.feedbytes import strip_bom
 from aggregator.identity import unique_ids
 from aggregator.models import ParsedEntry, ParsedFeed
 from aggregator.parse import (
@@ -30,7 +31,6 @@ from aggregator.parse import (
     _html,
     _plain_text,
     _safe_link,
-    _strip_bom,
     language_tag,
 )
 
@@ -59,7 +59,7 @@ def looks_like_json_feed(content: bytes, media_type: str) -> bool:
 
     A JSON media type is believed unless the body is plainly markup: servers mislabel feeds.
     """
-    body = _strip_bom(content).lstrip()
+    body = strip_bom(content).lstrip()
     if media_type.partition(";")[0].strip().lower() in _MEDIA_TYPES:
         return not body.startswith(b"<")
     return body.startswith(b"{") and _VERSION.search(body) is not None
@@ -104,7 +104,7 @@ def parse_json_feed(content: bytes, *, url: str, base: str) -> ParsedFeed:
 
 def _decode(content: bytes) -> tuple[str, list[str]]:
     # The spec requires UTF-8; a stray bad byte should cost one character, not the feed.
-    body = _strip_bom(content)
+    body = strip_bom(content)
     try:
         return body.decode("utf-8"), []
     except UnicodeDecodeError as exc:

@@ -10,7 +10,6 @@ UTC-aware datetimes, absolute http(s)/ftp/mailto links and stable entry ids.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import html
 import io
@@ -29,6 +28,7 @@ from lxml import etree
 
 from aggregator.errors import ParseError
 from aggregator.fastparse import fast_document
+from aggregator.feedbytes import encoding_note, head, replace_bad_char_refs, strip_bom, xml_error
 from aggregator.identity import unique_ids
 from aggregator.models import FetchResult, ParsedEntry, ParsedFeed
 from aggregator.polling import source_rhythm
@@ -48,7 +48,7 @@ _LINK_SCHEMES = frozenset({"http", "https", "ftp", "mailto"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _FEED_LINK_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
 # Encoding problems feedparser reports as "bozo" that do not mean the XML was broken;
-# a real mismatch between declared and actual charset is reported by _encoding_note instead.
+# a real mismatch between declared and actual charset is reported by encoding_note instead.
 _BENIGN_BOZO = (NonXMLContentType, CharacterEncodingOverride)
 
 # C0 controls (bar tab/newline/CR), DEL and lone surrogates: not allowed in XML, rejected by
@@ -71,20 +71,7 @@ _SCRIPT_OR_STYLE_CLOSE = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
 }
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
-_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
-_BOMS = (
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16-LE: it starts with the same bytes
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-)
-_XML_DECL_STARTS = tuple(
-    "<?xml".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
-)
-# A numeric character reference, digits only (after "&#"), in an ASCII-compatible encoding.
-_CHAR_REF = re.compile(rb"&#([xX][0-9A-Fa-f]+|[0-9]+)")
 # Ids are primary-key columns: PostgreSQL refuses an index entry over ~2.7 kB (SQLite has no
 # limit), so a longer id (a guid or link of many kB) is replaced by its hash.
 _MAX_ID_BYTES = 1024
@@ -114,7 +101,7 @@ def parse_bytes(
 
 
 def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str]) -> ParsedFeed:
-    if not _strip_bom(content).strip():
+    if not strip_bom(content).strip():
         raise ParseError(url, "empty response")
     lowered = {name.lower(): value for name, value in headers.items()}
     content_type = lowered.get("content-type") or ""
@@ -133,7 +120,7 @@ def _parse(content: bytes, *, url: str, base_url: str, headers: Mapping[str, str
     raw_entries = doc.get("entries") or []
     data = doc.get("feed") or {}
     # Only when feedparser found no feed at all: some servers send real feeds as text/html.
-    if not version and (media_type in _HTML_TYPES or _HTML_START.match(_head(content))):
+    if not version and (media_type in _HTML_TYPES or _HTML_START.match(head(content))):
         raise ParseError(url, _html_page_message(content, base))
     title = _title(
         _get(data, "title"), _get(data, "title_detail"), declared_exactly=version.startswith("atom")
@@ -197,7 +184,7 @@ def _run_feedparser(content: bytes, *, url: str, base: str, headers: Mapping[str
         response_headers["content-language"] = language
     try:
         return feedparser.parse(
-            io.BytesIO(_replace_bad_char_refs(content)),
+            io.BytesIO(replace_bad_char_refs(content)),
             response_headers=response_headers,
             sanitize_html=True,
             resolve_relative_uris=True,
@@ -206,28 +193,6 @@ def _run_feedparser(content: bytes, *, url: str, base: str, headers: Mapping[str
         # feedparser is a large hand-written parser fed hostile input; a bug in it must
         # fail this one feed as a ParseError, never the whole polling cycle.
         raise ParseError(url, f"feed parser failed: {type(exc).__name__}: {exc}") from exc
-
-
-def _replace_bad_char_refs(content: bytes) -> bytes:
-    """Turn references to surrogates or past U+10FFFF ("&#xD800;") into U+FFFD.
-
-    They are not well-formed XML, and feedparser's fallback parser calls chr() on them and
-    encodes the result: one such reference raised there and lost the whole feed.
-    """
-
-    def replace(match: re.Match[bytes]) -> bytes:
-        return b"&#xFFFD" if _is_bad_code_point(match.group(1)) else match.group()
-
-    return _CHAR_REF.sub(replace, content) if b"&#" in content else content
-
-
-def _is_bad_code_point(digits: bytes) -> bool:
-    hexadecimal = digits[:1] in (b"x", b"X")
-    number = (digits[1:] if hexadecimal else digits).lstrip(b"0") or b"0"
-    if len(number) > 7:  # past U+10FFFF in either base (and int() refuses huge strings)
-        return True
-    code = int(number, 16 if hexadecimal else 10)
-    return 0xD800 <= code <= 0xDFFF or code > 0x10FFFF
 
 
 def _get(mapping: Any, key: str) -> Any:
@@ -253,18 +218,6 @@ def _split_content_type(value: str) -> tuple[str, str | None]:
         if name.strip().lower() == "charset" and raw.strip(" \t\"'"):
             charset = raw.strip(" \t\"'").lower()
     return media_type.strip().lower(), charset
-
-
-def _head(content: bytes) -> bytes:
-    """The start of the body, for sniffing: bounded so a sniffing regex stays linear."""
-    return _strip_bom(content[:4096])
-
-
-def _strip_bom(content: bytes) -> bytes:
-    for bom, _ in _BOMS:
-        if content.startswith(bom):
-            return content[len(bom) :]
-    return content
 
 
 # ---------------------------------------------------------------- entries
@@ -475,67 +428,23 @@ def _advertised_feed(content: bytes, base: str) -> str | None:
 
 
 def _not_a_feed_message(content: bytes, doc: Any) -> str:
-    if _head(content).lstrip()[:1] in (b"{", b"["):
+    if head(content).lstrip()[:1] in (b"{", b"["):
         return "this is JSON, not an RSS, Atom or JSON Feed"
     error = doc.get("bozo_exception")
     if isinstance(error, xml.sax.SAXParseException):
-        return f"no RSS or Atom feed found (not well-formed XML: {_xml_error(error, content)})"
+        return f"no RSS or Atom feed found (not well-formed XML: {xml_error(error, content)})"
     return "no RSS or Atom feed found"
 
 
 def _warning(doc: Any, content: bytes, charset: str | None, entry_count: int) -> str | None:
     notes: list[str] = []
-    if encoding_note := _encoding_note(content, charset, str(doc.get("encoding") or "")):
-        notes.append(encoding_note)
+    if note := encoding_note(content, charset, str(doc.get("encoding") or "")):
+        notes.append(note)
     error = doc.get("bozo_exception") if doc.get("bozo") else None
     if isinstance(error, xml.sax.SAXParseException):
-        notes.append(f"not well-formed XML: {_xml_error(error, content)}")
+        notes.append(f"not well-formed XML: {xml_error(error, content)}")
     elif error is not None and not isinstance(error, _BENIGN_BOZO):
         notes.append(str(error) or type(error).__name__)
     else:
         return "; ".join(notes) or None
     return "; ".join([*notes, f"recovered {entry_count} entries"])
-
-
-def _xml_error(error: xml.sax.SAXParseException, content: bytes) -> str:
-    # feedparser prepends its own XML declaration line when the document does not start
-    # with one; take it off again so the line number matches the bytes we were given.
-    shift = 0 if _strip_bom(content).startswith(_XML_DECL_STARTS) else 1
-    line = max((error.getLineNumber() or 1) - shift, 1)
-    return f"line {line}, column {error.getColumnNumber() or 0}: {error.getMessage()}"
-
-
-def _encoding_note(content: bytes, http_charset: str | None, used: str) -> str | None:
-    """Say so when the bytes did not decode in the declared charset and another was guessed."""
-    if not used:
-        return None  # feedparser reports CharacterEncodingUnknown itself
-    if _codec_name(used).startswith(("utf-16", "utf-32", "ascii")):
-        # UTF-16/32 are only ever chosen from a BOM or the byte pattern of "<?xml", never
-        # guessed; ASCII decoding means any ASCII-compatible declaration reads the same.
-        return None
-    declared = http_charset or _bom_encoding(content) or _xml_encoding(content) or "utf-8"
-    if _same_codec(declared, used):
-        return None
-    return f"declared encoding {declared} does not fit the bytes; decoded as {used}"
-
-
-def _bom_encoding(content: bytes) -> str | None:
-    return next((name for bom, name in _BOMS if content.startswith(bom)), None)
-
-
-def _xml_encoding(content: bytes) -> str | None:
-    match = _XML_ENCODING.match(content[:512])
-    return match.group(1).decode("ascii").lower() if match else None
-
-
-def _same_codec(first: str, second: str) -> bool:
-    return _codec_name(first) == _codec_name(second)
-
-
-def _codec_name(name: str) -> str:
-    try:
-        canonical = codecs.lookup(name).name
-    except LookupError:
-        return name.lower()
-    # feedparser decodes gb2312 as its superset gb18030 (expat has no gb2312 codec).
-    return "gb18030" if canonical == "gb2312" else canonical
