@@ -44,7 +44,10 @@ worse); title bigrams as extra keys; a week-long background IDF instead of the w
 Candidates. An earlier item is scored only when it shares at least two of the new item's
 evidence keys (the first rule of a tie) among the ``POSTINGS_PER_TERM`` most recent items
 (by time) that have each key; counting them costs at most that many per key however full the
-window, and on real feeds leaves ~3 items to score per add.
+window, and on real feeds leaves ~3 items to score per add. At real density an evidence key
+(in at most ~5 % of the window) has far fewer postings than that, so the bound only bites in
+crowded windows: on the corpus replicated to 12x density, 32 and 64 postings make the same
+10,000 decisions, and 32 scores a third fewer candidates.
 
 Lead. :func:`lead` is the earliest report, ties broken by key: the report that broke the
 story, which does not change as the story grows and is what readers date a story by.
@@ -55,8 +58,8 @@ its best threshold: pairwise F1 0.45, B-cubed F1 0.89. Most remaining misses are
 that share no words (widow/wife, cannabis/marijuana, quits/resigns) and remaining false
 joins are next-day developments of one saga. Speed (``benchmarks/stories_speed.py``, one
 core): 10,000 items at real-feed density (~250 in a window) in about 1.6 s, ~3 scored each;
-at 12x that density (~3,000 in a window) about 5 s, ~35 each; the feed farm's 10,519 items
-(``benchmarks/farm.py``, ~5,000 in a window) 5.7 s, ~60 each, the window taking ~16 MB.
+at 12x that density (~3,000 in a window) about 5 s, ~24 each; the feed farm's 10,519 items
+(``benchmarks/farm.py``, ~5,000 in a window) 3.5 s, ~34 each, the window taking ~16 MB.
 Most scored candidates are settled on their keys and a bound of the cosine before a vector
 is built (:meth:`_Scorer.could_reach`). Comparing with every item in the window instead
 makes the same decisions 2-3x slower.
@@ -118,7 +121,7 @@ MIN_COSINE = 0.30
 TIME_PENALTY = 0.2  # added to MIN_COSINE per window of time between two items
 BOILERPLATE_SHARE = 0.8  # a key in the text of this share of one source's items: boilerplate
 BOILERPLATE_MIN_ITEMS = 5
-POSTINGS_PER_TERM = 64
+POSTINGS_PER_TERM = 32
 MAX_REASON_TERMS = 5
 
 
