@@ -213,7 +213,8 @@ def _words(text: str) -> list[tuple[str, bool]]:
     end = 0
     for match in _WORD.finditer(text):
         gap = text[end : match.start()]
-        initial = not words or bool(_CLAUSE_BREAK.search(gap))
+        # A lone space, the usual gap, never breaks a clause.
+        initial = not words or (gap != " " and bool(_CLAUSE_BREAK.search(gap)))
         words.append((_fix_mixed_script(match.group()), initial))
         end = match.end()
     return words
