@@ -324,17 +324,17 @@ class StoryIndex:
         are scored.
         """
         hits: Counter[str] = Counter()
-        rare_hits: Counter[str] = Counter()
+        strong_hits: Counter[str] = Counter()
         for key in scorer.evidence:
             posting = self._postings.get(key)
             if posting:
                 posted = list(map(_posted_key, posting[-POSTINGS_PER_TERM:]))
                 hits.update(posted)
-                if key in scorer.rare:
-                    rare_hits.update(posted)
+                if key in scorer.strong:
+                    strong_hits.update(posted)
         found = [self._entries[k] for k, count in hits.items() if count >= 2]
-        # Two shared evidence keys, one of them rare: the evidence rule holds already.
-        scorer.evidence_met = {k for k in rare_hits if hits[k] >= 2}
+        # Two shared evidence keys, one of them rare or a name: the evidence rule holds.
+        scorer.evidence_met = {k for k in strong_hits if hits[k] >= 2}
         return [e for e in found if abs(e.item.published - item.published) <= self._window]
 
     def _tie(self, scorer: _Scorer, other: _Entry) -> _Tie | None:
@@ -513,6 +513,8 @@ class _Scorer:
         # The keys that can count as evidence of a tie, and the rare ones among them.
         self.evidence = frozenset(k for k in self.mine if self.idf(k) >= EVIDENCE_IDF)
         self.rare = frozenset(k for k in self.evidence if self.idf(k) >= RARE_IDF)
+        # Evidence keys that meet the "rare or a name" rule whatever the other item does.
+        self.strong = self.rare | {k for k in self.evidence if profile.flags[k] & NAMED}
         self.norm = math.sqrt(sum(w * w for w in self.mine.values()))
         self._mine_idf = {k: w * self.known_idf[k] for k, w in self.mine.items()}
         # Candidates already known to pass the evidence rule (see StoryIndex._candidates).
