@@ -7,6 +7,7 @@ Nothing in the output depends on the clock or the run: unchanged inputs give the
 
 from __future__ import annotations
 
+import copy
 import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -72,14 +73,17 @@ def atom_pieces(
     """
     labels = {t.id: t.title for t in topics}
     updated = feed_updated(output.entries)
+    made: dict[str, etree._Element] = {}  # atom:source per feed, shared by the pieces
     try:
         if len(output.entries) <= chunk:
-            yield _render(_filled(output, output.entries, fill), site, labels, sources, updated)
+            yield _render(
+                _filled(output, output.entries, fill), site, labels, sources, updated, made
+            )
             return
         tail = b""
         for start in range(0, len(output.entries), chunk):
             part = _filled(output, output.entries[start : start + chunk], fill)
-            document = _render(part, site, labels, sources, updated)
+            document = _render(part, site, labels, sources, updated, made)
             first, last = document.index(b"\n  <entry") + 1, document.rindex(b"</feed>")
             if not start:
                 yield document[:first]
@@ -104,10 +108,11 @@ def _render(
     labels: Mapping[str, str],
     sources: Mapping[str, Feed],
     updated: datetime,
+    made: dict[str, etree._Element],
 ) -> bytes:
     generator = _feed_generator(output, site, labels, updated)
     raw: bytes = generator.atom_str(pretty=False)
-    return _finish(raw, output, sources)
+    return _finish(raw, output, sources, made)
 
 
 def _feed_generator(
@@ -172,7 +177,12 @@ def _add_entry(fg: Any, entry: Entry, site: SiteConfig, labels: Mapping[str, str
         fe.category(category)
 
 
-def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> bytes:
+def _finish(
+    raw: bytes,
+    output: OutputFeed,
+    sources: Mapping[str, Feed],
+    made: dict[str, etree._Element],
+) -> bytes:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
     root = etree.fromstring(raw, parser)
     elements = root.findall(f"{_A}entry")
@@ -197,7 +207,7 @@ def _finish(raw: bytes, output: OutputFeed, sources: Mapping[str, Feed]) -> byte
         feed = sources.get(entry.feed_url)
         if feed is not None and feed.language:
             element.set(XML_LANG, feed.language)  # the entry's own language, where known
-        _append_source(element, entry, feed)
+        _append_source(element, entry, feed, made)
     _as_uris(root)
     return etree.tostring(
         root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8"
@@ -260,8 +270,22 @@ def _outlet(entry: Entry, sources: Mapping[str, Feed]) -> str:
     return entry.feed_title or public_url(entry.feed_url)
 
 
-def _append_source(element: etree._Element, entry: Entry, feed: Feed | None) -> None:
-    source = etree.SubElement(element, f"{_A}source")
+def _append_source(
+    element: etree._Element, entry: Entry, feed: Feed | None, made: dict[str, etree._Element]
+) -> None:
+    """The entry's ``atom:source``: the parts that depend only on the feed are built once per
+    feed (``made``, by feed URL) and copied, since a page holds many entries of one feed."""
+    template = made.get(entry.feed_url)
+    if template is None:
+        template = made[entry.feed_url] = _source_template(entry, feed)
+    source = copy.deepcopy(template)
+    updated = utc(feed.updated) if feed is not None and feed.updated else entry_updated(entry)
+    etree.SubElement(source, f"{_A}updated").text = updated.isoformat()
+    element.append(source)
+
+
+def _source_template(entry: Entry, feed: Feed | None) -> etree._Element:
+    source = etree.Element(f"{_A}source")
     etree.SubElement(source, f"{_A}id").text = clean_text(source_feed_id(entry.feed_url, feed))
     title = feed.display_title if feed is not None else _outlet(entry, {})
     etree.SubElement(source, f"{_A}title").text = clean_text(title)
@@ -271,5 +295,4 @@ def _append_source(element: etree._Element, entry: Entry, feed: Feed | None) -> 
     if feed is not None and feed.rights:
         # The publisher's terms travel with its words (RFC 4287 section 4.2.10).
         etree.SubElement(source, f"{_A}rights").text = clean_text(feed.rights)
-    updated = utc(feed.updated) if feed is not None and feed.updated else entry_updated(entry)
-    etree.SubElement(source, f"{_A}updated").text = updated.isoformat()
+    return source

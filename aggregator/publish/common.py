@@ -18,6 +18,8 @@ TAG_YEAR = 2026
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# Whitespace (str.isspace(), which \s follows for str patterns), C0 controls and DEL.
+_NOT_IN_IRI = re.compile(r"[\s\x00-\x1f\x7f]")
 # Characters XML 1.0 forbids (C0 controls except tab/LF/CR, surrogates, U+FFFE/U+FFFF).
 # Real feeds carry them; lxml refuses them, so they are dropped rather than crash a run.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -35,7 +37,7 @@ def is_absolute_iri(value: str) -> bool:
     """True when ``value`` has an RFC 3986 scheme and no whitespace or control characters."""
     if not _SCHEME.match(value):
         return False
-    return not any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    return _NOT_IN_IRI.search(value) is None
 
 
 def minted_entry_id(site: SiteConfig, feed_url: str, entry_id: str) -> str:
