@@ -7,6 +7,7 @@ import random
 import string
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -414,7 +415,7 @@ def test_a_precomputed_idf_is_used_when_given() -> None:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_bounding_the_cosine_before_building_vectors_changes_no_decision(
+def test_shortcuts_before_building_vectors_change_no_decision(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A small vocabulary with names, kickers and per-outlet boilerplate, dense in time, so
@@ -431,6 +432,17 @@ def test_bounding_the_cosine_before_building_vectors_changes_no_decision(
         text = " ".join(rng.sample(words, 8)) + f" The post appeared first on {source}."
         items.append(item(f"i{n}", title, text, hours=n * 0.1, source=source))
     pruned = cluster(items)
+    # Without the evidence rule taken as met for candidates sharing a rare key or a name …
+    found = StoryIndex._candidates
+
+    def candidates_checked_in_full(self: StoryIndex, item: StoryItem, scorer: Any) -> Any:
+        entries = found(self, item, scorer)
+        scorer.evidence_met = frozenset()
+        return entries
+
+    monkeypatch.setattr(StoryIndex, "_candidates", candidates_checked_in_full)
+    assert cluster(items) == pruned
+    # … and without the upper bounds of the cosine.
     monkeypatch.setattr("aggregator.stories._Scorer.could_reach", lambda *_: True)
     assert cluster(items) == pruned
     assert sum(1 for a in pruned if a.joined) > 10  # the set does exercise joins
