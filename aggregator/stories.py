@@ -237,7 +237,6 @@ class StoryIndex:
         self._clock: datetime | None = None  # newest published time seen
         self._postings: dict[str, list[tuple[datetime, str]]] = {}  # key → items by time
         self._df: Counter[str] = Counter()
-        self._log_df: dict[str, float] = {}  # ln(df + 0.5): the window IDF's varying part
         self._named: Counter[str] = Counter()  # items that wrote the key as a name
         self._common: Counter[str] = Counter()  # … as a common word
         self._source_items: Counter[str] = Counter()
@@ -475,10 +474,8 @@ class StoryIndex:
             self._kickers[kicker] += sign
             if self._kickers[kicker] <= 0:
                 del self._kickers[kicker]
-        df, log_df = self._df, self._log_df
         for key, bits in profile.flags.items():
-            df[key] += sign
-            log_df[key] = math.log(df[key] + 0.5)
+            self._df[key] += sign
             if bits & TEXT:  # boilerplate is what an outlet appends to every summary
                 source_df[key] += sign
             if bits & NAMED:
@@ -491,9 +488,6 @@ class StoryIndex:
                 for key in profile.flags:
                     if key in counter and counter[key] <= 0:
                         del counter[key]
-            for key in profile.flags:
-                if key not in df:
-                    del log_df[key]
             if self._source_items[item.source] <= 0:
                 del self._source_items[item.source]
                 del self._source_df[item.source]
@@ -527,8 +521,7 @@ class _Scorer:
             if static is not None:
                 value = static.get(key, self._index._unknown_idf)
             else:
-                log_df = self._index._log_df.get(key)
-                value = self._log_docs - (_LOG_HALF if log_df is None else log_df)
+                value = self._log_docs - math.log(self._index._df.get(key, 0) + 0.5)
             self.known_idf[key] = value
         return value
 
@@ -552,8 +545,10 @@ class _Scorer:
             idf = self.idf
             return math.sqrt(sum((weight * idf(k)) ** 2 for k, weight in other.floors))
         # Hot: the window IDF inlined; every key of an indexed item has a document frequency.
-        log_docs, log_df = self._log_docs, self._index._log_df
-        return math.sqrt(sum((weight * (log_docs - log_df[k])) ** 2 for k, weight in other.floors))
+        log_docs, df, log = self._log_docs, self._index._df, math.log
+        return math.sqrt(
+            sum((weight * (log_docs - log(df[k] + 0.5))) ** 2 for k, weight in other.floors)
+        )
 
     def vector(self, entry: _Entry) -> dict[str, float]:
         key = entry.item.key
@@ -565,7 +560,6 @@ class _Scorer:
 
 
 _SLACK = 1e-9  # rounding must not rule out a tie
-_LOG_HALF = math.log(0.5)  # ln(df + 0.5) of a key no item in the window has
 
 
 def _textless(item: StoryItem) -> StoryItem:
